@@ -27,6 +27,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"massvhost/cgi"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -35,6 +37,9 @@ var version = ""
 
 // errUsage marks errors caused by how the command was invoked; they exit 2.
 var errUsage = errors.New("usage")
+
+// errSilent fails a command whose message was already printed.
+var errSilent = errors.New("failed")
 
 // usageError formats a one-line usage problem that exits with status 2.
 func usageError(format string, args ...any) error {
@@ -45,7 +50,6 @@ type command struct {
 	name    string
 	summary string
 	run     func(args []string, stdout, stderr io.Writer) error
-	hidden  bool
 }
 
 func commands() []command {
@@ -55,11 +59,15 @@ func commands() []command {
 		{name: "certs", summary: "manage certificates in the configured store", run: runCerts},
 		{name: "sites", summary: "manage host aliases kept in Redis", run: runSites},
 		{name: "version", summary: "print the version", run: runVersion},
-		{name: launchCommand, summary: "internal: start a CGI script with its identity and limits", run: runLaunchCmd, hidden: true},
 	}
 }
 
 func main() {
+	// The CGI launcher runs between fork and the script's exec: dispatch to
+	// it before anything else (no flags, no configuration, no logging).
+	if len(os.Args) > 1 && os.Args[1] == cgi.LaunchCommand {
+		os.Exit(runLaunch(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -88,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, pflag.ErrHelp):
 			return 0
+		case errors.Is(err, errSilent):
+			return 1
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "massvhost %s: %s\n", name, strings.TrimPrefix(err.Error(), "usage: "))
 			fmt.Fprintf(stderr, "Run 'massvhost %s --help' for usage.\n", name)
@@ -108,9 +118,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		if !c.hidden {
-			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
-		}
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'massvhost <command> --help' for a command's flags.")

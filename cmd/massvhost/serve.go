@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -45,7 +44,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer closeLogs()
 	slog.SetDefault(logger)
 
-	st, err := buildStack(cfg, logger)
+	access, err := accessWriter(cfg)
+	if err != nil {
+		return err
+	}
+	if access != nil {
+		defer access.Close()
+	}
+	var accessW io.Writer
+	if access != nil {
+		accessW = access
+	}
+
+	st, err := buildStack(cfg, logger, accessW)
 	if err != nil {
 		return err
 	}
@@ -69,12 +80,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	var stacksMu sync.Mutex
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			stacksMu.Lock()
-			st = reload(srv, st, cfg, load, logger, &cfg)
-			stacksMu.Unlock()
+			st = reload(srv, st, cfg, load, logger, accessW, &cfg)
 			continue
 		}
 		logger.Info("shutting down", "signal", sig.String(), "timeout", cfg.Server.ShutdownTimeout)
@@ -103,7 +111,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // reload builds a complete new stack from the re-read configuration and
 // swaps it in; on any error the running stack keeps serving and the error is
 // logged. It returns the stack now in use.
-func reload(srv *server.Server, cur *stack, cfg *conf.Config, load func() (*conf.Config, error), logger *slog.Logger, cfgOut **conf.Config) *stack {
+func reload(srv *server.Server, cur *stack, cfg *conf.Config, load func() (*conf.Config, error), logger *slog.Logger, access io.Writer, cfgOut **conf.Config) *stack {
 	start := time.Now()
 	next, err := load()
 	if err != nil {
@@ -114,13 +122,16 @@ func reload(srv *server.Server, cur *stack, cfg *conf.Config, load func() (*conf
 		logger.Error("reload failed: keeping the running configuration", "err", msg)
 		return cur
 	}
-	st, err := buildStack(next, logger)
+	st, err := buildStack(next, logger, access)
 	if err != nil {
 		logger.Error("reload failed: keeping the running configuration", "err", err)
 		return cur
 	}
 	st.attach(srv)
-	if err := srv.Swap(st.serverOptions); err != nil {
+	if err := srv.Swap(st.serverOptions); errors.Is(err, server.ErrRestartRequired) {
+		// Everything else was applied; those settings wait for a restart.
+		logger.Warn("configuration reloaded in part", "err", err)
+	} else if err != nil {
 		st.Close()
 		logger.Error("reload failed: keeping the running configuration", "err", err)
 		return cur

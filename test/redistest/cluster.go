@@ -50,14 +50,14 @@ func StartClusterNodes(tb testing.TB, n int) *Cluster {
 
 	c := &Cluster{}
 	for range n {
-		s := startServer(tb, nil, func(tb testing.TB) []string {
+		s := startServer(tb, func(s *Server) {
 			bus, err := freePort()
 			if err != nil {
 				tb.Fatalf("redistest: %v", err)
 			}
 			// The config file name is resolved against --dir, which is
 			// the server's own TempDir.
-			return []string{
+			s.extra = []string{
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(bus),

@@ -44,7 +44,8 @@ type Server struct {
 	Dir string
 
 	bin   string
-	extra []string // additional redis-server arguments (cluster mode)
+	conf  string   // config file, passed first; "" for none
+	extra []string // additional redis-server arguments (cluster, sentinel)
 
 	procMu sync.Mutex
 	proc   *exec.Cmd // nil while killed
@@ -62,7 +63,7 @@ func Start(tb testing.TB) string {
 // server.
 func StartServer(tb testing.TB) *Server {
 	tb.Helper()
-	return startServer(tb, nil, nil)
+	return startServer(tb, nil)
 }
 
 // redisServerPath returns the redis-server binary, skipping (or, under CI,
@@ -79,10 +80,10 @@ func redisServerPath(tb testing.TB) string {
 	return p
 }
 
-// startServer starts a server with extra arguments. ports, if non-nil, is
-// called for each attempt and returns additional arguments that depend on the
-// chosen port (cluster bus port).
-func startServer(tb testing.TB, extra []string, portArgs func(tb testing.TB) []string) *Server {
+// startServer starts a server. setup, if non-nil, is called before each
+// attempt, after Addr is chosen, and may set conf and extra (cluster bus
+// port, sentinel configuration).
+func startServer(tb testing.TB, setup func(s *Server)) *Server {
 	tb.Helper()
 	bin := redisServerPath(tb)
 	s := &Server{bin: bin, Dir: tb.TempDir()}
@@ -95,9 +96,8 @@ func startServer(tb testing.TB, extra []string, portArgs func(tb testing.TB) []s
 			tb.Fatalf("redistest: %v", err)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.extra = append([]string(nil), extra...)
-		if portArgs != nil {
-			s.extra = append(s.extra, portArgs(tb)...)
+		if setup != nil {
+			setup(s)
 		}
 		if lastErr = s.launch(); lastErr == nil {
 			return s
@@ -127,7 +127,11 @@ func (s *Server) launch() error {
 	if err != nil {
 		return err
 	}
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", port,
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -135,7 +139,7 @@ func (s *Server) launch() error {
 		"--dir", s.Dir,
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
 		"--daemonize", "no",
-	}
+	)
 	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
@@ -183,9 +187,10 @@ func waitPing(addr string, exited <-chan struct{}) error {
 	}
 }
 
-// command sends one inline command to addr on a fresh connection and returns
-// the first reply line without its type byte. A simple string, an integer
-// or an error is returned as text; a bulk string is returned whole.
+// command sends one command to addr on a fresh connection and returns the
+// reply as text: a simple string or an integer without its type byte, a bulk
+// string whole, an array of bulk strings joined by spaces (a nil array as
+// ""). An error reply is returned as an error.
 func command(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -218,18 +223,44 @@ func command(addr string, args ...string) (string, error) {
 	case '-':
 		return "", errors.New(line[1:])
 	case '$':
+		return readBulk(r, line)
+	case '*':
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
+		if err != nil {
 			return "", fmt.Errorf("unexpected reply %q", line)
 		}
-		buf := make([]byte, n+2)
-		if _, err := readFull(r, buf); err != nil {
-			return "", err
+		parts := make([]string, 0, max(n, 0))
+		for range n {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+			p, err := readBulk(r, strings.TrimRight(l, "\r\n"))
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
 		}
-		return string(buf[:n]), nil
+		return strings.Join(parts, " "), nil
 	default:
 		return "", fmt.Errorf("unexpected reply %q", line)
 	}
+}
+
+// readBulk reads the body of a bulk string whose header line is line.
+func readBulk(r *bufio.Reader, line string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(line, "$"))
+	if !strings.HasPrefix(line, "$") || err != nil {
+		return "", fmt.Errorf("unexpected reply %q", line)
+	}
+	if n < 0 {
+		return "", nil // nil bulk string
+	}
+	buf := make([]byte, n+2)
+	if _, err := readFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 func readFull(r *bufio.Reader, buf []byte) (int, error) {
@@ -287,22 +318,36 @@ func (s *Server) Restart(tb testing.TB) {
 	tb.Fatalf("redistest: restart on %s: %v", s.Addr, err)
 }
 
-// Pause makes the server stop answering clients for d (CLIENT PAUSE ALL), as a
-// stalled or overloaded Redis would; connections stay open. Unpause ends the
-// pause early.
+// Pause makes the server hold every client's commands for d (CLIENT PAUSE
+// ALL), as a blocking command or an overloaded Redis would; connections stay
+// open. Redis also holds a CLIENT UNPAUSE sent meanwhile, so the pause
+// always lasts d; use Freeze for a stall that a test ends itself.
 func (s *Server) Pause(tb testing.TB, d time.Duration) {
 	tb.Helper()
-	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	ms := strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 	if _, err := command(s.Addr, "CLIENT", "PAUSE", ms, "ALL"); err != nil {
 		tb.Fatalf("redistest: CLIENT PAUSE on %s: %v", s.Addr, err)
 	}
 }
 
-// Unpause ends a Pause early.
-func (s *Server) Unpause(tb testing.TB) {
+// Freeze stops the server process (SIGSTOP), as `docker pause` or a
+// partition that drops packets would look to clients: connections are
+// accepted by the kernel, but nothing answers. Thaw resumes it. Kill works
+// on a frozen server.
+func (s *Server) Freeze(tb testing.TB) { s.signal(tb, syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw(tb testing.TB) { s.signal(tb, syscall.SIGCONT) }
+
+func (s *Server) signal(tb testing.TB, sig syscall.Signal) {
 	tb.Helper()
-	if _, err := command(s.Addr, "CLIENT", "UNPAUSE"); err != nil {
-		tb.Fatalf("redistest: CLIENT UNPAUSE on %s: %v", s.Addr, err)
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if s.proc == nil {
+		tb.Fatalf("redistest: %v to %s: server is not running", sig, s.Addr)
+	}
+	if err := s.proc.Process.Signal(sig); err != nil {
+		tb.Fatalf("redistest: %v to %s: %v", sig, s.Addr, err)
 	}
 }
 

@@ -1,8 +1,10 @@
 package redistest
 
 import (
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartAnswersPing(t *testing.T) {
@@ -38,13 +40,38 @@ func TestServerKillRestartKeepsAddress(t *testing.T) {
 	}
 }
 
-func TestServerPauseUnpause(t *testing.T) {
+func TestServerPauseEnds(t *testing.T) {
 	s := StartServer(t)
-	s.Pause(t, 60_000)
-	s.Unpause(t)
+	s.Pause(t, 50*time.Millisecond)
 	if got := s.Do(t, "PING"); got != "PONG" {
-		t.Fatalf("PING after unpause = %q", got)
+		t.Fatalf("PING after pause = %q", got)
 	}
+}
+
+func TestServerFreezeThaw(t *testing.T) {
+	s := StartServer(t)
+	s.Freeze(t)
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err == nil {
+		t.Fatalf("frozen server answered %q", buf[:n])
+	}
+	s.Thaw(t)
+	if got := s.Do(t, "PING"); got != "PONG" {
+		t.Fatalf("PING after thaw = %q", got)
+	}
+	s.Freeze(t)
+	s.Kill() // must not hang on a stopped process
 }
 
 func TestStartCluster(t *testing.T) {
@@ -57,5 +84,14 @@ func TestStartCluster(t *testing.T) {
 		if !strings.Contains(info, "cluster_state:ok") {
 			t.Fatalf("%s: %s", n.Addr, info)
 		}
+	}
+}
+
+func TestStartSentinel(t *testing.T) {
+	master := StartServer(t)
+	sentinel := StartSentinel(t, master, "mymaster")
+	got := sentinel.Do(t, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+	if want := strings.Replace(master.Addr, ":", " ", 1); got != want {
+		t.Fatalf("sentinel reports master %q, want %q", got, want)
 	}
 }

@@ -1,0 +1,361 @@
+package cgi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"massvhost/vhost"
+)
+
+// drainIdle is how long stdout may stay silent, once the script's process
+// group has been killed after the script exited, before the output counts
+// as complete. Only a process that escaped the group (setsid) can still
+// write then, and its output is not waited for.
+const drainIdle = 100 * time.Millisecond
+
+// endReason says why a run was ended before its script finished.
+type endReason int32
+
+const (
+	endNone     endReason = iota
+	endTimeout            // Options.Timeout expired
+	endCanceled           // the request's context was canceled (client gone)
+	endShutdown           // Handler.Close
+	endAborted            // the handler gave up: output cap, client write error
+)
+
+// child is one running script: its process (the launcher, then the script
+// in the same process), a process group and session of its own, and the
+// pipes to it.
+//
+// The leader is reaped only in finish, after the last signal to its group:
+// while the leader is unreaped its pid cannot be reused, so kill(-pid)
+// never reaches a stranger's process group.
+type child struct {
+	h      *Handler
+	cmd    *exec.Cmd
+	pid    int
+	stdout *os.File // read end
+	stderr *os.File // read end
+	status *os.File // read end of the launcher's status pipe; nil in direct mode
+	stdin  *os.File // write end when the body is fed by copyBody; else nil
+
+	exited     chan struct{} // closed when the leader has exited (not yet reaped)
+	abort      chan struct{} // closed by the handler to end the run early
+	stop       chan struct{} // closed when the watcher is no longer needed
+	watched    chan struct{} // closed when the watcher has returned
+	stderrDone chan struct{}
+	feedDone   chan struct{} // nil when there is no feeder
+	rc         *http.ResponseController
+
+	reason   atomic.Int32 // endReason; the first one wins
+	draining atomic.Bool
+}
+
+// start spawns the launcher (or, in direct mode, the script) for s.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site, s *script, b *body, env []string) (*child, *refusal) {
+	var parentEnds, childEnds []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	pipe := func() (rd, wr *os.File, err error) {
+		rd, wr, err = os.Pipe()
+		if err == nil {
+			parentEnds = append(parentEnds, rd)
+			childEnds = append(childEnds, wr)
+		}
+		return rd, wr, err
+	}
+	fail := func(err error) (*child, *refusal) {
+		closeAll(parentEnds)
+		closeAll(childEnds)
+		return nil, refuse(http.StatusInternalServerError, "create pipes", err)
+	}
+	c := &child{
+		h:          h,
+		exited:     make(chan struct{}),
+		abort:      make(chan struct{}),
+		stop:       make(chan struct{}),
+		watched:    make(chan struct{}),
+		stderrDone: make(chan struct{}),
+		rc:         http.NewResponseController(w),
+	}
+	cmd := &exec.Cmd{
+		Env:         env,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	var err error
+	var stdoutW, stderrW *os.File
+	if c.stdout, stdoutW, err = pipe(); err != nil {
+		return fail(err)
+	}
+	if c.stderr, stderrW, err = pipe(); err != nil {
+		return fail(err)
+	}
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	switch {
+	case b.file != nil:
+		cmd.Stdin = b.file
+	case b.length > 0:
+		// pipe() would hand the write end to the child: here the parent writes.
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		parentEnds, childEnds = append(parentEnds, wr), append(childEnds, rd)
+		cmd.Stdin, c.stdin = rd, wr
+	}
+	if h.directExec {
+		cmd.Path, cmd.Args, cmd.Dir = s.filename, []string{s.name}, s.dirPath
+		if h.policy.privileged {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: site.Owner, Gid: site.Group, Groups: []uint32{}}
+		}
+	} else {
+		var statusW *os.File
+		if c.status, statusW, err = pipe(); err != nil {
+			return fail(err)
+		}
+		dir, err := unix.Dup(s.dirFD)
+		if err != nil {
+			return fail(err)
+		}
+		dirFile := os.NewFile(uintptr(dir), s.dirPath)
+		childEnds = append(childEnds, dirFile)
+		cmd.Path, cmd.Dir = h.opts.Launcher, "/"
+		cmd.Args = append([]string{"massvhost", LaunchCommand}, h.launchSpec(s, site).args()...)
+		cmd.ExtraFiles = []*os.File{statusW, dirFile}
+	}
+	c.cmd = cmd
+	err = cmd.Start()
+	closeAll(childEnds)
+	if err != nil {
+		closeAll(parentEnds)
+		if errors.Is(err, syscall.EAGAIN) {
+			return nil, refuse(http.StatusServiceUnavailable, "spawn", err)
+		}
+		return nil, refuse(http.StatusInternalServerError, "spawn", err)
+	}
+	c.pid = cmd.Process.Pid
+	h.spawned.Add(1)
+	h.running.Add(1)
+
+	go c.wait()
+	go c.watch(r)
+	go func() {
+		defer close(c.stderrDone)
+		h.copyStderr(c.stderr, site, s.scriptName)
+	}()
+	if c.stdin != nil {
+		c.feedDone = make(chan struct{})
+		src := b.stream
+		if src == nil {
+			src = bytes.NewReader(b.mem)
+		}
+		go func() {
+			defer close(c.feedDone)
+			io.Copy(c.stdin, src)
+			c.stdin.Close()
+		}()
+	}
+	return c, nil
+}
+
+// launchSpec is the launcher invocation for s: identity when privileged,
+// and the configured limits (NPROC only with a tenant uid, since the kernel
+// counts processes per uid and the server's own would count otherwise).
+func (h *Handler) launchSpec(s *script, site vhost.Site) *launchSpec {
+	spec := &launchSpec{uid: -1, gid: -1, dev: s.file.Dev, ino: s.file.Ino, name: s.name}
+	l := h.opts.Limits
+	add := func(flag string, v int64) {
+		if v > 0 {
+			spec.limits = append(spec.limits, rlimit{flag: flag, value: uint64(v)})
+		}
+	}
+	if h.policy.privileged {
+		spec.uid, spec.gid = int(site.Owner), int(site.Group)
+		add("nproc", l.Processes)
+	}
+	if l.CPU > 0 {
+		add("cpu", int64((l.CPU+time.Second-1)/time.Second))
+	}
+	add("as", l.AddressSpace)
+	add("nofile", l.OpenFiles)
+	add("fsize", l.FileSize)
+	return spec
+}
+
+// wait closes c.exited once the leader has exited, without reaping it.
+func (c *child) wait() {
+	defer close(c.exited)
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// watch ends the run on timeout, cancellation or shutdown, and bounds how
+// long the rest of the process group may hold stdout after the leader has
+// exited: WaitDelay, then the group is killed and stdout drains.
+func (c *child) watch(r *http.Request) {
+	defer close(c.watched)
+	timeout := time.NewTimer(c.h.opts.Timeout)
+	defer timeout.Stop()
+	exited := c.exited
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-r.Context().Done():
+			c.end(endCanceled)
+			return
+		case <-timeout.C:
+			c.end(endTimeout)
+			return
+		case <-c.h.shutdown:
+			c.end(endShutdown)
+			return
+		case <-c.abort:
+			c.end(endAborted)
+			return
+		case <-c.stop:
+			return
+		case <-exited:
+			exited = nil
+			t := time.NewTimer(c.h.opts.WaitDelay)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			unix.Kill(c.pid, unix.SIGKILL)
+			c.draining.Store(true)
+			c.stdout.SetReadDeadline(time.Now().Add(drainIdle))
+		}
+	}
+}
+
+// end records why the run ends (the first reason wins), asks the whole
+// process group to terminate, and unblocks the handler's reads.
+func (c *child) end(why endReason) {
+	c.reason.CompareAndSwap(int32(endNone), int32(why))
+	unix.Kill(c.pid, unix.SIGTERM)
+	past := time.Unix(1, 0)
+	c.stdout.SetReadDeadline(past)
+	if c.status != nil {
+		c.status.SetReadDeadline(past)
+	}
+}
+
+func (c *child) endReason() endReason { return endReason(c.reason.Load()) }
+
+// Read reads the script's stdout. Once the group has been killed after the
+// leader exited, every read gets a fresh idle deadline, so output already in
+// the pipe is never lost to a slow client, and a process that escaped the
+// group cannot hold the response open.
+func (c *child) Read(p []byte) (int, error) {
+	if c.draining.Load() && c.endReason() == endNone {
+		c.stdout.SetReadDeadline(time.Now().Add(drainIdle))
+	}
+	n, err := c.stdout.Read(p)
+	if err != nil && c.draining.Load() && c.endReason() == endNone && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// launchFailure reads the launcher's status pipe. It returns nil once the
+// script runs, or the refusal for a failed launch.
+func (c *child) launchFailure() *refusal {
+	if c.status == nil {
+		return nil
+	}
+	var rec [statusLen]byte
+	n, err := io.ReadFull(c.status, rec[:])
+	switch {
+	case n == 0 && errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return nil // timeout or cancellation: the caller looks at endReason
+	case rec[0] != 'L':
+		return refuse(http.StatusInternalServerError, "launcher: bad status record", nil)
+	}
+	stage := rec[1]
+	errno := unix.Errno(uint32(rec[2]) | uint32(rec[3])<<8 | uint32(rec[4])<<16 | uint32(rec[5])<<24)
+	reason := "launcher: " + stageNames[stage]
+	if reason == "launcher: " {
+		reason += "stage " + strconv.Itoa(int(stage))
+	}
+	switch {
+	case errno == unix.EAGAIN:
+		// RLIMIT_NPROC reached: the kernel defers the check to execve.
+		return refuse(http.StatusServiceUnavailable, reason, errno)
+	case stage == stageScript && errno == unix.ENOENT:
+		return refuse(http.StatusNotFound, reason, errno)
+	case stage == stageScript:
+		return refuse(http.StatusForbidden, "script changed between check and exec", errno)
+	case errno == unix.EACCES || errno == unix.EPERM && stage != stageIdentity:
+		return refuse(http.StatusForbidden, reason, errno)
+	case stage == stageExec:
+		return refuse(http.StatusBadGateway, reason, errno)
+	}
+	return refuse(http.StatusInternalServerError, reason, errno)
+}
+
+// finish ends the run for good: it gives the leader grace to exit, kills
+// whatever is left of the process group, reaps the leader, and waits for the
+// stderr copier and the body feeder. It is called exactly once, before the
+// handler returns.
+func (c *child) finish(grace time.Duration) *os.ProcessState {
+	close(c.stop)
+	<-c.watched
+	t := time.NewTimer(grace)
+	select {
+	case <-c.exited:
+	case <-t.C:
+	}
+	t.Stop()
+	unix.Kill(c.pid, unix.SIGKILL)
+	<-c.exited
+	c.cmd.Wait()
+	c.h.running.Add(-1)
+
+	t = time.NewTimer(c.h.opts.WaitDelay)
+	select {
+	case <-c.stderrDone:
+	case <-t.C:
+		c.stderr.SetReadDeadline(time.Unix(1, 0))
+		<-c.stderrDone
+	}
+	t.Stop()
+	if c.stdin != nil {
+		c.stdin.Close() // unblocks a feeder stuck writing
+		select {
+		case <-c.feedDone:
+		default:
+			// The feeder is stuck reading a slow client's body.
+			c.rc.SetReadDeadline(time.Unix(1, 0))
+			<-c.feedDone
+		}
+	}
+	c.stdout.Close()
+	c.stderr.Close()
+	if c.status != nil {
+		c.status.Close()
+	}
+	return c.cmd.ProcessState
+}

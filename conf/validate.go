@@ -1,0 +1,382 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"massvhost/vhost"
+)
+
+// keyError is one problem with one key: "conf: <origin>: <key>: <msg>".
+// origin (file:line, env NAME, flag --name) is empty for defaults; key is
+// empty for problems with no key (an environment variable naming none).
+type keyError struct {
+	key    string
+	origin string
+	msg    string
+}
+
+func (e *keyError) Error() string {
+	var b strings.Builder
+	b.WriteString("conf: ")
+	if e.origin != "" {
+		b.WriteString(e.origin)
+		b.WriteString(": ")
+	}
+	if e.key != "" {
+		b.WriteString(e.key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.msg)
+	return b.String()
+}
+
+// Validate checks every key and returns an errors.Join of all problems,
+// each of the form "conf: <key>: <what is wrong>, got <value>", so that
+// "massvhost check" can list them all in one run. Checks that look at the
+// file system (sites.root exists, certs.dir exists when the store uses
+// files) see relative paths against the working directory; [Load] makes them
+// absolute first.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// checker collects problems in key order.
+type checker struct{ list []*keyError }
+
+// bad records that key's value is wrong: "<what>, got <value>".
+func (ck *checker) bad(key string, value any, what string, args ...any) {
+	ck.list = append(ck.list, &keyError{key: key, msg: fmt.Sprintf(what, args...) + ", got " + show(value)})
+}
+
+// show formats a value for "got …": strings quoted so that "" and spaces
+// are visible.
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case []string, []any:
+		return fmt.Sprintf("%q", v)
+	case time.Duration:
+		return v.String()
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprint(v)
+}
+
+func (ck *checker) atLeast(key string, v, lo int64) {
+	if v < lo {
+		ck.bad(key, v, "must be at least %d", lo)
+	}
+}
+
+func (ck *checker) positive(key string, d time.Duration) {
+	if d <= 0 {
+		ck.bad(key, d, "must be a positive duration")
+	}
+}
+
+func (ck *checker) oneOf(key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	ck.bad(key, v, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+// addr checks a host:port listen address; "" is allowed when optional.
+func (ck *checker) addr(key, v string, optional bool) {
+	if v == "" {
+		if !optional {
+			ck.bad(key, v, "must be host:port")
+		}
+		return
+	}
+	if err := checkHostPort(v, 0); err != nil {
+		ck.bad(key, v, "%s", err)
+	}
+}
+
+// checkHostPort reports why v is not host:port with a numeric port of at
+// least minPort (0 lets the kernel pick one).
+func checkHostPort(v string, minPort int) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New(`must be host:port, such as "127.0.0.1:8080" or ":8080"`)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < minPort || n > 65535 {
+		return fmt.Errorf("port must be a number in %d..65535", minPort)
+	}
+	if host == "" || net.ParseIP(strings.SplitN(host, "%", 2)[0]) != nil {
+		return nil
+	}
+	if _, err := vhost.Normalize(host); err != nil || strings.ContainsRune(host, ':') {
+		return errors.New("host must be an IP address or a host name")
+	}
+	return nil
+}
+
+// dir checks that v names an existing directory.
+func (ck *checker) dir(key, v string) {
+	if v == "" {
+		ck.bad(key, v, "must name a directory")
+		return
+	}
+	fi, err := os.Stat(v)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		ck.bad(key, v, "directory does not exist")
+	case err != nil:
+		ck.bad(key, v, "cannot be read (%v)", reason(err))
+	case !fi.IsDir():
+		ck.bad(key, v, "is not a directory")
+	}
+}
+
+// reason strips the subject from a library error ("op path: reason" or
+// "prefix \"input\": reason") so the message does not repeat the value.
+func reason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	msg := err.Error()
+	for i := 1; i+2 < len(msg); i++ {
+		if msg[i] == '"' && msg[i-1] != '\\' && msg[i+1] == ':' && msg[i+2] == ' ' {
+			return msg[i+3:]
+		}
+	}
+	return msg
+}
+
+// hostName checks a host-name key; "" means unset.
+func (ck *checker) hostName(key, v string, wildcardOK bool) {
+	if v == "" {
+		return
+	}
+	normalize := normalizeHost
+	if wildcardOK {
+		normalize = normalizeCertName
+	}
+	if _, err := normalize(v); err != nil {
+		ck.bad(key, v, "must be a host name (%s)", reason(err))
+	}
+}
+
+// normalizeHost is vhost.Normalize without the port a Host header may
+// carry: a configured name is a name, not an address.
+func normalizeHost(v string) (string, error) {
+	if strings.ContainsRune(v, ':') {
+		return "", errors.New("a port is not part of a host name")
+	}
+	return vhost.Normalize(v)
+}
+
+// normalizeCertName accepts a host name or a wildcard certificate name
+// ("*.example.com").
+func normalizeCertName(v string) (string, error) {
+	if strings.HasPrefix(v, "*.") {
+		return vhost.NormalizeWildcard(v)
+	}
+	return normalizeHost(v)
+}
+
+// fileName checks a list entry that must be a plain file name.
+func (ck *checker) fileName(key, v string) {
+	if v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\\\x00") {
+		ck.bad(key, v, "must be a plain file name (no '/', not '.' or '..')")
+	}
+}
+
+func (c *Config) problems() []*keyError {
+	ck := &checker{}
+
+	ck.addr("listen.http", c.Listen.HTTP, true)
+	ck.addr("listen.https", c.Listen.HTTPS, true)
+	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
+		ck.list = append(ck.list, &keyError{key: "listen", msg: "at least one of listen.http and listen.https must be set"})
+	}
+	ck.addr("admin.listen", c.Admin.Listen, true)
+	ck.distinctAddrs(map[string]string{"listen.http": c.Listen.HTTP, "listen.https": c.Listen.HTTPS, "admin.listen": c.Admin.Listen})
+
+	if c.DataDir == "" {
+		ck.bad("data_dir", c.DataDir, "must name a directory")
+	} else if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
+		ck.bad("data_dir", c.DataDir, "is not a directory")
+	}
+
+	c.Sites.check(ck)
+	c.Server.check(ck)
+	c.Certs.check(ck)
+	if c.Certs.UsesRedis() {
+		c.Redis.check(ck)
+	}
+	ck.positive("redis.dial_timeout", c.Redis.DialTimeout)
+	ck.positive("redis.read_timeout", c.Redis.ReadTimeout)
+	ck.positive("redis.write_timeout", c.Redis.WriteTimeout)
+	c.CGI.check(ck)
+	c.Log.check(ck)
+	return ck.list
+}
+
+// distinctAddrs reports two listeners configured on the same fixed address.
+func (ck *checker) distinctAddrs(addrs map[string]string) {
+	order := []string{"listen.http", "listen.https", "admin.listen"}
+	for i, a := range order {
+		for _, b := range order[i+1:] {
+			va, vb := addrs[a], addrs[b]
+			if va == "" || va != vb {
+				continue
+			}
+			if _, port, err := net.SplitHostPort(va); err == nil && port != "0" {
+				ck.bad(b, vb, "must differ from %s", a)
+			}
+		}
+	}
+}
+
+func (s Sites) check(ck *checker) {
+	ck.dir("sites.root", s.Root)
+	if _, err := vhost.ParsePattern(string(s.DocRoot)); err != nil {
+		ck.bad("sites.docroot", string(s.DocRoot), "%s", reason(err))
+	}
+	if _, err := vhost.ParsePattern(string(s.CGIBin)); err != nil {
+		ck.bad("sites.cgi_bin", string(s.CGIBin), "%s", reason(err))
+	}
+	for _, name := range s.Index {
+		ck.fileName("sites.index", name)
+	}
+	ck.hostName("sites.default", s.Default, false)
+	ck.atLeast("sites.cache_size", int64(s.CacheSize), 1)
+	ck.positive("sites.cache_ttl", s.CacheTTL)
+}
+
+func (s Server) check(ck *checker) {
+	ck.positive("server.read_header_timeout", s.ReadHeaderTimeout)
+	ck.positive("server.read_timeout", s.ReadTimeout)
+	ck.positive("server.write_timeout", s.WriteTimeout)
+	ck.positive("server.idle_timeout", s.IdleTimeout)
+	ck.atLeast("server.max_header_bytes", s.MaxHeaderBytes, 1)
+	if s.MaxHeaderBytes > math.MaxInt32 {
+		ck.bad("server.max_header_bytes", s.MaxHeaderBytes, "must be at most %d", math.MaxInt32)
+	}
+	ck.positive("server.shutdown_timeout", s.ShutdownTimeout)
+	ck.atLeast("server.max_conns_per_ip", int64(s.MaxConnsPerIP), 0)
+	ck.atLeast("server.max_concurrent_streams", int64(s.MaxConcurrentStreams), 1)
+	ck.atLeast("server.max_ranges", int64(s.MaxRanges), 1)
+}
+
+func (c Certs) check(ck *checker) {
+	ck.oneOf("certs.store", c.Store, StoreFiles, StoreRedis, StoreRedisFiles)
+	if c.UsesFiles() {
+		ck.dir("certs.dir", c.Dir)
+	}
+	ck.atLeast("certs.cache_size", int64(c.CacheSize), 1)
+	ck.positive("certs.ttl", c.TTL)
+	ck.positive("certs.negative_ttl", c.NegativeTTL)
+	ck.atLeast("certs.negative_cache_size", int64(c.NegativeCacheSize), 1)
+	ck.positive("certs.lookup_timeout", c.LookupTimeout)
+	if c.NewNameRate < 0 || math.IsNaN(c.NewNameRate) || math.IsInf(c.NewNameRate, 0) {
+		ck.bad("certs.new_name_rate", c.NewNameRate, "must be a number at least 0 (0 = unlimited)")
+	}
+	if c.NewNameRate > 0 {
+		ck.atLeast("certs.new_name_burst", int64(c.NewNameBurst), 1)
+	} else {
+		ck.atLeast("certs.new_name_burst", int64(c.NewNameBurst), 0)
+	}
+	ck.hostName("certs.default", c.Default, true)
+}
+
+func (r Redis) check(ck *checker) {
+	if len(r.Addrs) == 0 {
+		ck.bad("redis.addrs", r.Addrs, "must list at least one host:port when certs.store uses redis")
+	}
+	for _, a := range r.Addrs {
+		if err := checkHostPort(a, 1); err != nil {
+			ck.bad("redis.addrs", a, "%s", err)
+		} else if h, _, _ := net.SplitHostPort(a); h == "" {
+			ck.bad("redis.addrs", a, "must name a host")
+		}
+	}
+	if r.MasterName != "" && r.Cluster {
+		ck.bad("redis.cluster", r.Cluster, "cannot be combined with redis.master_name (Sentinel)")
+	}
+	if r.Cluster && r.DB != 0 {
+		ck.bad("redis.db", r.DB, "must be 0 with redis.cluster")
+	}
+	ck.atLeast("redis.db", int64(r.DB), 0)
+	ck.atLeast("redis.pool_size", int64(r.PoolSize), 0)
+}
+
+func (c CGI) check(ck *checker) {
+	ck.positive("cgi.timeout", c.Timeout)
+	for _, ext := range c.Extensions {
+		if len(ext) < 2 || ext[0] != '.' || strings.ContainsAny(ext, "/\\\x00") {
+			ck.bad("cgi.extensions", ext, `must start with "." and be a file name suffix, such as ".cgi"`)
+		}
+	}
+	// uid/gid 0 would let a root-owned script run as root; ids are 32-bit
+	// and 2^32-1 means "no id" to the kernel.
+	for _, id := range []struct {
+		key string
+		v   int
+	}{{"cgi.min_uid", c.MinUID}, {"cgi.min_gid", c.MinGID}} {
+		if id.v < 1 || id.v >= math.MaxUint32 {
+			ck.bad(id.key, id.v, "must be in 1..%d (0 would allow root)", uint32(math.MaxUint32-1))
+		}
+	}
+	ck.atLeast("cgi.max_body_bytes", c.MaxBodyBytes, 0)
+	ck.atLeast("cgi.max_output_bytes", c.MaxOutputBytes, 1)
+	ck.atLeast("cgi.max_stderr_bytes", c.MaxStderrBytes, 0)
+	ck.atLeast("cgi.max_per_tenant", int64(c.MaxPerTenant), 1)
+	ck.atLeast("cgi.max_total", int64(c.MaxTotal), 1)
+	if c.MaxPerTenant > c.MaxTotal && c.MaxTotal >= 1 {
+		ck.bad("cgi.max_per_tenant", c.MaxPerTenant, "must not exceed cgi.max_total (%d)", c.MaxTotal)
+	}
+	for dir := range strings.SplitSeq(c.Path, ":") {
+		if !filepath.IsAbs(dir) || strings.ContainsRune(dir, 0) {
+			ck.bad("cgi.path", c.Path, "must be a colon-separated list of absolute directories")
+			break
+		}
+	}
+	for _, name := range c.PassEnv {
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			ck.bad("cgi.pass_env", name, "must be an environment variable name")
+		}
+	}
+	ck.positive("cgi.limits.cpu", c.Limits.CPU)
+	ck.atLeast("cgi.limits.address_space", c.Limits.AddressSpace, 1)
+	ck.atLeast("cgi.limits.processes", int64(c.Limits.Processes), 1)
+	ck.atLeast("cgi.limits.open_files", int64(c.Limits.OpenFiles), 1)
+	ck.atLeast("cgi.limits.file_size", c.Limits.FileSize, 0)
+}
+
+func (l Log) check(ck *checker) {
+	if l.Access == "" {
+		ck.bad("log.access", l.Access, "must be stdout, stderr, off or a file path")
+	} else if l.AccessIsFile() {
+		dir := filepath.Dir(l.Access)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			ck.bad("log.access", l.Access, "directory %s does not exist", dir)
+		} else if fi, err := os.Stat(l.Access); err == nil && fi.IsDir() {
+			ck.bad("log.access", l.Access, "is a directory")
+		}
+	}
+	ck.oneOf("log.access_format", l.AccessFormat, "vhost_combined", "json")
+	ck.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
+	ck.oneOf("log.format", l.Format, "text", "json")
+}

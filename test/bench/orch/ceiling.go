@@ -1,0 +1,77 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"massvhost/test/bench/internal/results"
+)
+
+// ceiling measures the public-key work of one server-side handshake with
+// Go's crypto, in a child process pinned to the server CPU, so handshake
+// rates can be read as a fraction of what the CPU allows.
+func (o *orch) ceiling() {
+	argv := []string{o.bin.self, "ceiling"}
+	if o.serverCPUs != "" {
+		argv = append([]string{"taskset", "-c", o.serverCPUs}, argv...)
+	}
+	out, err := runChecked(o.ctx, 3*time.Minute, o.work, argv...)
+	if err != nil {
+		o.skip("ceiling", "go-crypto", 0, "%v", err)
+		return
+	}
+	var c results.Ceiling
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		o.skip("ceiling", "go-crypto", 0, "%v", err)
+		return
+	}
+	o.res.Ceiling = &c
+	o.logf("ceiling: RSA-2048 sign %.0f µs, ECDSA P-256 sign %.1f µs, X25519 %.1f µs → %.0f / %.0f handshakes/s per core",
+		c.RSA2048SignUS, c.ECDSAP256SignUS, c.X25519US, c.RSAHPS, c.ECDSAHPS)
+}
+
+// ceilingMain is the "ceiling" subcommand: Go benchmarks of RSA-2048 PSS
+// signing (TLS 1.3 CertificateVerify), ECDSA P-256 signing, and an X25519
+// key share (key generation plus shared secret), printed as JSON.
+func ceilingMain([]string) int {
+	msg := sha256.Sum256([]byte("massvhost handshake transcript"))
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	peer, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	perOp := func(f func()) float64 {
+		r := testing.Benchmark(func(b *testing.B) {
+			for b.Loop() {
+				f()
+			}
+		})
+		return float64(r.NsPerOp()) / 1e3
+	}
+	var c results.Ceiling
+	c.RSA2048SignUS = perOp(func() {
+		rsa.SignPSS(rand.Reader, rk, crypto.SHA256, msg[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+	})
+	c.ECDSAP256SignUS = perOp(func() { ecdsa.SignASN1(rand.Reader, ek, msg[:]) })
+	c.X25519US = perOp(func() {
+		k, _ := ecdh.X25519().GenerateKey(rand.Reader)
+		k.ECDH(peer.PublicKey())
+	})
+	c.RSAHPS = 1e6 / (c.RSA2048SignUS + c.X25519US)
+	c.ECDSAHPS = 1e6 / (c.ECDSAP256SignUS + c.X25519US)
+	b, _ := json.Marshal(c)
+	fmt.Println(string(b))
+	return 0
+}
