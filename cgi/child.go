@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"massvhost/cgi/launch"
 	"massvhost/vhost"
 )
 
@@ -41,6 +41,15 @@ const (
 // The leader is reaped only in finish, after the last signal to its group:
 // while the leader is unreaped its pid cannot be reused, so kill(-pid)
 // never reaches a stranger's process group.
+//
+// exec.Cmd's Cancel and WaitDelay are not used: all three pipes are our own
+// *os.File ends, so exec starts no copying goroutine for WaitDelay to bound,
+// and Cancel runs when a context ends, while here the group must also be
+// killed when the script exits, when its output is cut, and only before the
+// leader is reaped. watch and finish implement both bounds instead: a
+// grandchild holding stdout keeps the response open for at most WaitDelay
+// after the script exits, and the group gets KillGrace between SIGTERM
+// and SIGKILL.
 type child struct {
 	h      *Handler
 	cmd    *exec.Cmd
@@ -51,7 +60,6 @@ type child struct {
 	stdin  *os.File // write end when the body is fed by copyBody; else nil
 
 	exited     chan struct{} // closed when the leader has exited (not yet reaped)
-	abort      chan struct{} // closed by the handler to end the run early
 	stop       chan struct{} // closed when the watcher is no longer needed
 	watched    chan struct{} // closed when the watcher has returned
 	stderrDone chan struct{}
@@ -60,6 +68,12 @@ type child struct {
 
 	reason   atomic.Int32 // endReason; the first one wins
 	draining atomic.Bool
+
+	// feedStop and feedReading let finish tell a feeder blocked on the
+	// client's body (which needs a read deadline) from one about to notice
+	// that stdin is closed: each side stores its flag, then loads the
+	// other's.
+	feedStop, feedReading atomic.Bool
 }
 
 // start spawns the launcher (or, in direct mode, the script) for s.
@@ -88,7 +102,6 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 	c := &child{
 		h:          h,
 		exited:     make(chan struct{}),
-		abort:      make(chan struct{}),
 		stop:       make(chan struct{}),
 		watched:    make(chan struct{}),
 		stderrDone: make(chan struct{}),
@@ -136,7 +149,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		dirFile := os.NewFile(uintptr(dir), s.dirPath)
 		childEnds = append(childEnds, dirFile)
 		cmd.Path, cmd.Dir = h.opts.Launcher, "/"
-		cmd.Args = append([]string{"massvhost", LaunchCommand}, h.launchSpec(s, site).args()...)
+		cmd.Args = append([]string{"massvhost", launch.Command}, h.launchSpec(s, site).Args()...)
 		cmd.ExtraFiles = []*os.File{statusW, dirFile}
 	}
 	c.cmd = cmd
@@ -165,11 +178,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		if src == nil {
 			src = bytes.NewReader(b.mem)
 		}
-		go func() {
-			defer close(c.feedDone)
-			io.Copy(c.stdin, src)
-			c.stdin.Close()
-		}()
+		// An HTTP/1 server otherwise waits for the body to be consumed
+		// before it writes any of the response, while the script may
+		// well answer before (or without) reading all of its input.
+		c.rc.EnableFullDuplex()
+		go c.feed(src)
 	}
 	return c, nil
 }
@@ -177,25 +190,49 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 // launchSpec is the launcher invocation for s: identity when privileged,
 // and the configured limits (NPROC only with a tenant uid, since the kernel
 // counts processes per uid and the server's own would count otherwise).
-func (h *Handler) launchSpec(s *script, site vhost.Site) *launchSpec {
-	spec := &launchSpec{uid: -1, gid: -1, dev: s.file.Dev, ino: s.file.Ino, name: s.name}
+func (h *Handler) launchSpec(s *script, site vhost.Site) *launch.Spec {
+	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name}
 	l := h.opts.Limits
-	add := func(flag string, v int64) {
+	add := func(resource int, v int64) {
 		if v > 0 {
-			spec.limits = append(spec.limits, rlimit{flag: flag, value: uint64(v)})
+			spec.Limits = append(spec.Limits, launch.Limit{Resource: resource, Value: uint64(v)})
 		}
 	}
 	if h.policy.privileged {
-		spec.uid, spec.gid = int(site.Owner), int(site.Group)
-		add("nproc", l.Processes)
+		spec.UID, spec.GID = int(site.Owner), int(site.Group)
+		add(unix.RLIMIT_NPROC, l.Processes)
 	}
 	if l.CPU > 0 {
-		add("cpu", int64((l.CPU+time.Second-1)/time.Second))
+		add(unix.RLIMIT_CPU, int64((l.CPU+time.Second-1)/time.Second))
 	}
-	add("as", l.AddressSpace)
-	add("nofile", l.OpenFiles)
-	add("fsize", l.FileSize)
+	add(unix.RLIMIT_AS, l.AddressSpace)
+	add(unix.RLIMIT_NOFILE, l.OpenFiles)
+	add(unix.RLIMIT_FSIZE, l.FileSize)
 	return spec
+}
+
+// feed copies the request body to the script's stdin, then closes it.
+func (c *child) feed(src io.Reader) {
+	defer close(c.feedDone)
+	defer c.stdin.Close()
+	buf := make([]byte, copyBufferBytes)
+	for {
+		c.feedReading.Store(true)
+		if c.feedStop.Load() {
+			c.feedReading.Store(false)
+			return
+		}
+		n, err := src.Read(buf)
+		c.feedReading.Store(false)
+		if n > 0 {
+			if _, werr := c.stdin.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // wait closes c.exited once the leader has exited, without reaping it.
@@ -230,9 +267,6 @@ func (c *child) watch(r *http.Request) {
 		case <-c.h.shutdown:
 			c.end(endShutdown)
 			return
-		case <-c.abort:
-			c.end(endAborted)
-			return
 		case <-c.stop:
 			return
 		case <-exited:
@@ -242,7 +276,7 @@ func (c *child) watch(r *http.Request) {
 			grace = t.C
 		case <-grace:
 			grace = nil
-			unix.Kill(c.pid, unix.SIGKILL)
+			unix.Kill(-c.pid, unix.SIGKILL)
 			c.draining.Store(true)
 			c.stdout.SetReadDeadline(time.Now().Add(drainIdle))
 		}
@@ -253,7 +287,7 @@ func (c *child) watch(r *http.Request) {
 // process group to terminate, and unblocks the handler's reads.
 func (c *child) end(why endReason) {
 	c.reason.CompareAndSwap(int32(endNone), int32(why))
-	unix.Kill(c.pid, unix.SIGTERM)
+	unix.Kill(-c.pid, unix.SIGTERM)
 	past := time.Unix(1, 0)
 	c.stdout.SetReadDeadline(past)
 	if c.status != nil {
@@ -284,36 +318,30 @@ func (c *child) launchFailure() *refusal {
 	if c.status == nil {
 		return nil
 	}
-	var rec [statusLen]byte
-	n, err := io.ReadFull(c.status, rec[:])
+	f, err := launch.ReadStatus(c.status)
 	switch {
-	case n == 0 && errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
+	case err != nil && c.endReason() != endNone:
 		return nil // timeout or cancellation: the caller looks at endReason
-	case rec[0] != 'L':
-		return refuse(http.StatusInternalServerError, "launcher: bad status record", nil)
+	case err != nil:
+		return refuse(http.StatusInternalServerError, "launcher status", err)
+	case f == nil:
+		return nil
 	}
-	stage := rec[1]
-	errno := unix.Errno(uint32(rec[2]) | uint32(rec[3])<<8 | uint32(rec[4])<<16 | uint32(rec[5])<<24)
-	reason := "launcher: " + stageNames[stage]
-	if reason == "launcher: " {
-		reason += "stage " + strconv.Itoa(int(stage))
-	}
+	reason := "launcher: " + f.Stage.String()
 	switch {
-	case errno == unix.EAGAIN:
+	case f.Errno == unix.EAGAIN:
 		// RLIMIT_NPROC reached: the kernel defers the check to execve.
-		return refuse(http.StatusServiceUnavailable, reason, errno)
-	case stage == stageScript && errno == unix.ENOENT:
-		return refuse(http.StatusNotFound, reason, errno)
-	case stage == stageScript:
-		return refuse(http.StatusForbidden, "script changed between check and exec", errno)
-	case errno == unix.EACCES || errno == unix.EPERM && stage != stageIdentity:
-		return refuse(http.StatusForbidden, reason, errno)
-	case stage == stageExec:
-		return refuse(http.StatusBadGateway, reason, errno)
+		return refuse(http.StatusServiceUnavailable, reason, f.Errno)
+	case f.Stage == launch.StageScript && f.Errno == unix.ENOENT:
+		return refuse(http.StatusNotFound, reason, f.Errno)
+	case f.Stage == launch.StageScript:
+		return refuse(http.StatusForbidden, "script changed between check and exec", f.Errno)
+	case f.Errno == unix.EACCES || f.Errno == unix.EPERM && f.Stage != launch.StageIdentity:
+		return refuse(http.StatusForbidden, reason, f.Errno)
+	case f.Stage == launch.StageExec:
+		return refuse(http.StatusBadGateway, reason, f.Errno)
 	}
-	return refuse(http.StatusInternalServerError, reason, errno)
+	return refuse(http.StatusInternalServerError, reason, f.Errno)
 }
 
 // finish ends the run for good: it gives the leader grace to exit, kills
@@ -329,7 +357,7 @@ func (c *child) finish(grace time.Duration) *os.ProcessState {
 	case <-t.C:
 	}
 	t.Stop()
-	unix.Kill(c.pid, unix.SIGKILL)
+	unix.Kill(-c.pid, unix.SIGKILL)
 	<-c.exited
 	c.cmd.Wait()
 	c.h.running.Add(-1)
@@ -343,14 +371,14 @@ func (c *child) finish(grace time.Duration) *os.ProcessState {
 	}
 	t.Stop()
 	if c.stdin != nil {
+		c.feedStop.Store(true)
 		c.stdin.Close() // unblocks a feeder stuck writing
-		select {
-		case <-c.feedDone:
-		default:
-			// The feeder is stuck reading a slow client's body.
+		if c.feedReading.Load() {
+			// The feeder waits for a slow client's body: only a read
+			// deadline on the connection ends that wait.
 			c.rc.SetReadDeadline(time.Unix(1, 0))
-			<-c.feedDone
 		}
+		<-c.feedDone
 	}
 	c.stdout.Close()
 	c.stderr.Close()

@@ -183,13 +183,11 @@ func TestClose(t *testing.T) {
 	go func() { done <- get(h, tn.site, "/cgi-bin/sleep.cgi") }()
 	waitFor(t, "the script to start", 5*time.Second, func() bool { return strings.Contains(sink.String(), "pgid=") })
 	h.Close()
-	select {
-	case w := <-done:
-		if w.Code != http.StatusServiceUnavailable {
-			t.Errorf("in-flight request: status %d, want 503", w.Code)
-		}
-	default:
-		t.Fatal("Close returned before the in-flight request")
+	if running := h.Stats().Running; running != 0 {
+		t.Fatalf("Close returned with %d scripts running", running)
+	}
+	if w := <-done; w.Code != http.StatusServiceUnavailable {
+		t.Errorf("in-flight request: status %d, want 503", w.Code)
 	}
 	waitGone(t, "process group after Close", time.Second, inGroup(pgidFrom(t, sink.String())))
 	if w := get(h, tn.site, "/cgi-bin/sleep.cgi"); w.Code != http.StatusServiceUnavailable {

@@ -24,6 +24,12 @@ func ScrubInheritedFDs() error {
 	if err == nil || !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) {
 		return err
 	}
+	return scrubProcFDs()
+}
+
+// scrubProcFDs marks the descriptors listed in /proc/self/fd, from 3 up,
+// close-on-exec.
+func scrubProcFDs() error {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return err

@@ -20,10 +20,11 @@ import (
 	"massvhost/vhost"
 )
 
-// Test tenants get fresh uids from firstTestUID up, so that process counts
-// per uid (RLIMIT_NPROC) and the stray-process scan see only one test's
-// processes. The uids need no passwd entry.
-const firstTestUID = 20001
+// Test tenants get fresh uids from firstTestUID up, a range apart from the
+// 2000x uids of other packages' fixtures, so that process counts per uid
+// (RLIMIT_NPROC) and the stray-process scan see only one test's processes.
+// The uids need no passwd entry.
+const firstTestUID = 52001
 
 var nextUID atomic.Uint32
 

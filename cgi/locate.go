@@ -97,7 +97,9 @@ func splitURLPath(urlPath string, mode Mode) (segs []string, prefix string, rf *
 //
 // The walk runs on descriptors, so a directory renamed or replaced while we
 // walk cannot redirect it; the descriptor of the script's directory is kept
-// for the launcher, which runs the script relative to it.
+// for the launcher, which runs the script relative to it. os.Root would
+// confine the walk as well, but it follows symlinks that stay inside the
+// tree, and the checks need every directory's fstat anyway.
 func locate(base string, segs []string, prefix string) (*script, *refusal) {
 	if !filepath.IsAbs(base) {
 		return nil, refuse(http.StatusInternalServerError, "site directory is not absolute", nil)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,18 +78,25 @@ func copyTestBinary() (string, error) {
 }
 
 // checkNoStrays reports children of the test process (zombies included) and
-// live processes of the test tenants' uids.
+// live processes of the test tenants' uids. A process SIGKILLed a moment
+// ago may still be on its way out, so it looks for up to two seconds.
 func checkNoStrays() error {
-	var strays []string
-	for _, p := range listProcs() {
-		if p.ppid == os.Getpid() || p.uid >= firstTestUID && p.uid < nextUID.Load() && p.state != 'Z' {
-			strays = append(strays, p.String())
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var strays []string
+		for _, p := range listProcs() {
+			if p.ppid == os.Getpid() || p.uid >= firstTestUID && p.uid < nextUID.Load() && p.state != 'Z' {
+				strays = append(strays, p.String())
+			}
 		}
+		if len(strays) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s", strings.Join(strays, "; "))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if len(strays) > 0 {
-		return fmt.Errorf("%s", strings.Join(strays, "; "))
-	}
-	return nil
 }
 
 // runTestChild is the CGI script behaviour of the re-run test binary.
@@ -115,7 +123,7 @@ func runTestChild(mode string) int {
 			unix.Getuid(), unix.Geteuid(), unix.Getgid(), unix.Getegid(), groups)
 		status, _ := os.ReadFile("/proc/self/status")
 		for _, line := range strings.Split(string(status), "\n") {
-			for _, k := range []string{"CapEff", "CapPrm", "SigIgn", "SigBlk", "NoNewPrivs"} {
+			for _, k := range []string{"CapEff", "CapPrm", "CapInh", "SigIgn", "SigBlk", "NoNewPrivs"} {
 				if v, ok := strings.CutPrefix(line, k+":"); ok {
 					fmt.Fprintf(out, "%s=%s\n", k, strings.TrimSpace(v))
 				}

@@ -41,9 +41,6 @@ const (
 	// responses) one client request may follow; the next one answers 500.
 	// Apache's LimitInternalRecursion has the same default.
 	MaxRedirects = 10
-	// LaunchCommand is the hidden subcommand of the massvhost binary that
-	// runs [Launch]. See [Launch] for the argv contract.
-	LaunchCommand = "cgi-launch"
 )
 
 // DefaultExtensions are the file extensions that make a file inside a
@@ -109,10 +106,10 @@ type Options struct {
 	// to close stdout before it is killed; after the script closes stdout,
 	// it gets this long to exit. If zero, DefaultWaitDelay.
 	WaitDelay time.Duration
-	// Launcher is the executable started for every script; it must
-	// implement [Launch] as the LaunchCommand subcommand. If empty,
-	// DefaultLauncher: the running binary itself, even if it was replaced
-	// on disk since start.
+	// Launcher is the executable started for every script, with argv[1]
+	// LaunchCommand; it must run [Launch] (package massvhost/cgi/launch).
+	// If empty, DefaultLauncher: the running binary itself, even if it was
+	// replaced on disk since start.
 	Launcher string
 	// TempDir holds request bodies of unknown length that exceed 1 MiB
 	// while they are buffered. The files are unlinked at creation.

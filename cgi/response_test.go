@@ -1,8 +1,10 @@
 package cgi
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -408,5 +410,29 @@ func TestStderrRateLimited(t *testing.T) {
 	logged := strings.Count(logs.String(), `msg="cgi stderr"`)
 	if dropped := h.Stats().StderrDropped; dropped == 0 || logged+int(dropped) != 3000 || logged > stderrBurst+100 {
 		t.Errorf("logged %d, dropped %d of 3000 lines", logged, dropped)
+	}
+}
+
+// A client that declares a body and stalls cannot hold a request whose
+// script has answered without reading it: the read of the body is cut.
+func TestStalledUpload(t *testing.T) {
+	tn := newTenant(t, "a.test")
+	tn.install("hello.cgi", "hello.cgi")
+	h, _ := newTestHandler(t, Options{})
+	srv := testServer(t, h, tn.site, ScriptAlias)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST /cgi-bin/hello.cgi HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100000\r\n\r\n0123456789")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 || string(body) != "hello\n" {
+		t.Fatalf("status %d body %q err %v", resp.StatusCode, body, err)
 	}
 }

@@ -1,4 +1,4 @@
-package cgi
+package launch
 
 import "golang.org/x/sys/unix"
 

@@ -1,0 +1,125 @@
+// Package cgi runs tenants' CGI scripts (RFC 3875) for massvhost: each
+// script as its tenant's uid, inside resource limits, in a process group of
+// its own that dies with the request. It owns the child's identity, limits
+// and lifetime, the script's environment, and the translation of its output
+// into an HTTP response. It knows nothing about certificates, host names or
+// routing: the server resolves the site and decides which requests are CGI
+// ([Handler.IsScriptPath], the /cgi-bin/ prefix), then calls
+// [Handler.ServeCGI].
+//
+// This is its own host on os/exec, not net/http/cgi's Handler, which cannot
+// bound a child: it has no context, timeout, process group or credentials,
+// re-dispatches "Location: //other-host/" into another site, panics on
+// "Status: 099", lets "X_Forwarded_For" override "X-Forwarded-For" in the
+// environment, and trusts an unbounded header block.
+//
+// # Data flow
+//
+// ServeCGI validates the decoded URL path (no dot segments, NUL or
+// backslash), walks it from the site's cgi-bin (or document root) one
+// component at a time with openat(O_PATH|O_NOFOLLOW) until a regular file
+// (the rest is PATH_INFO), refusing symlinks, hidden names and anything not
+// regular, and applies the suEXEC checks to the fstat of the descriptors it
+// holds. It then prepares the body (413 over max_body_bytes; a body of
+// unknown length is buffered, spilling to an unlinked temporary file, so
+// that CONTENT_LENGTH is always right), takes a slot under the per-tenant
+// and total caps without waiting (503 + Retry-After), and builds the
+// environment from nothing. The launcher starts the script; ServeCGI
+// parses its header block (at most 100 lines and 64 KiB), streams the body
+// (at most max_output_bytes), copies stderr to the tenant's error log
+// (capped and rate-limited), and always kills what is left of the process
+// group and reaps the script before it returns.
+//
+// # The launcher, and what it costs
+//
+// Go's SysProcAttr sets credentials but no resource limits, and a limit set
+// with prlimit after Start is set too late: the script is already running.
+// So every script is started through a launcher (package
+// massvhost/cgi/launch), by default the massvhost binary itself re-executed
+// as "massvhost cgi-launch" ([Launch]), as suEXEC sits between Apache and
+// the script. In the new process, on one locked thread and with raw system
+// calls only, it sets RLIMIT_NPROC, clears the supplementary groups, sets
+// gid and uid, drops every capability (and checks that uid 0 cannot be
+// regained), moves into the script's directory through the descriptor the
+// server checked, verifies that the script there is still the file (device
+// and inode) that was checked, sets umask 022, marks every descriptor but
+// 0-2 close-on-exec, resets signal dispositions and mask, sets the other
+// limits and RLIMIT_CORE=0, and execs the script. The limits are therefore
+// in force from the script's first instruction, and the identity check and
+// the exec see the same file. Failures come back on a status pipe as a
+// stage and an errno, so that EAGAIN from RLIMIT_NPROC becomes 503 and a
+// script swapped after the check becomes 403, never a confusing 502.
+//
+// The price is a second exec, of a Go binary, per request. On a 2-vCPU
+// Firecracker VM (go1.26.8), BenchmarkSpawn, a trivial sh script through
+// ServeCGI, takes about 1.1 ms per request when os/exec starts the script
+// directly with SysProcAttr credentials (where no limit can be set) and
+// about 5 ms through the launcher. In CPU time per request: 1.3 ms direct,
+// 2.8 ms through a launcher binary built from package launch alone, 5.2 ms
+// through the test binary, 7.4 ms through the full massvhost binary. The
+// difference is the launcher process's Go runtime and package
+// initialization, nearly all of it page faults at about 9 us each in that
+// VM (perf stat: 660 faults and 4.9 ms of CPU to start massvhost, 200 and
+// 1.3 ms for the small launcher, 0.4 ms for sh), so it shrinks on bare
+// metal, and pointing Options.Launcher at a small launcher binary saves
+// most of it. It does not grow with the server's resident set: os/exec
+// forks with CLONE_VM|CLONE_VFORK, so neither spawn copies the server's page
+// tables, which is the cost that grows with a preloading server's RSS. The
+// alternatives are worse: prlimit after Start is racy (a fork bomb runs
+// before NPROC lands), a per-thread setrlimit trick cannot work (limits are
+// per process on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated
+// cgroup v2 tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
+//
+// # Security model: what a tenant can and cannot do
+//
+// When the server runs as root, a script runs as its site's Owner and Group
+// (the owner of the document root), never as root, with no supplementary
+// groups and no capabilities. Before anything is spawned, every directory
+// from the cgi-bin (or document root) down to the script and the script
+// itself must be owned by exactly that uid and gid, not writable by group or
+// others, and the script must be a regular, owner-executable, non-setuid,
+// non-setgid file, with uid and gid at least min_uid/min_gid. A failed check
+// answers 403 and logs the reason; the client sees only the status. Without
+// root there is no identity to switch to: scripts run as the server's user,
+// and only world-writable paths, setuid/setgid files and non-executable
+// files are refused (a group-writable tree is normal under a 002 umask).
+//
+// A tenant's script can: read its request and the RFC 3875 variables,
+// HTTP_* variables for request headers (never Proxy, never Authorization
+// unless pass_authorization, never a name with '_' or other characters
+// outside letters, digits and '-'), PATH and the pass_env allowlist; write
+// a response with any final status 200-599, any header except framing and
+// hop-by-hop fields (the server frames the body itself), and a local
+// redirect ("Location: /path", status 200 or none) that the server serves as
+// a GET without body for the same site, at most 10 in a row; use the files
+// its uid may use; start processes within RLIMIT_NPROC.
+//
+// It cannot: run outside its tree (no "..", no symlinks, no other tenant's
+// or the system's binaries through cgi-bin); redirect internally to another
+// host ("//host/" and "/\host" go to the client as a 302, like any absolute
+// URL); see the server's environment (secrets, REDIS_*, GODEBUG) or any of
+// its descriptors; outlive its request (a wall-clock timeout, a client
+// disconnect and Handler.Close each kill the whole process group, SIGTERM
+// then SIGKILL, and a finished run's leftovers are killed too); exceed its
+// CPU seconds, address space, open files or file size; dump core; hold a
+// response open after it exits; run more than max_per_tenant scripts at
+// once; flood the server's log or memory through stderr or its header.
+//
+// Known limits: a process that calls setsid leaves the process group and
+// survives the group kill (only cgroup.kill would reach it), though it cannot
+// hold the response open; if the server itself is killed with SIGKILL its
+// running scripts are not killed (Pdeathsig does not survive the launcher's
+// uid change and is per thread in Go); RLIMIT_NPROC counts every process of
+// the uid on the machine, so it only fences tenants that have a uid of their
+// own; there is no idle-output timeout besides the wall clock; and
+// no_new_privs is not set, so that setgid programs such as sendmail's
+// postdrop keep working for scripts.
+//
+// # When not to use CGI
+//
+// CGI starts a process per request. For anything with a start-up cost (an
+// interpreter loading a framework, a database connection per request) or
+// that must serve many requests per second, run a long-lived application
+// server instead; CGI here is for the shared-hosting case of many tenants
+// with rare, small scripts, where idle tenants must cost nothing.
+package cgi
