@@ -50,7 +50,8 @@ type orch struct {
 	serverCPUs string
 	clientCPUs string
 	bin        struct{ load, massvhost, forkbench, self string }
-	mvErr      error // why massvhost cannot run, if it cannot
+	mvErr      error  // why massvhost cannot run, if it cannot
+	mvBin      string // prebuilt massvhost binary, "" = build one
 	only       map[string]bool
 	redis      *redisServer
 	res        *results.File
@@ -75,6 +76,8 @@ func run() int {
 	flag.StringVar(&tables, "tables", "T2,T3,T4,static,ceiling", "tables to measure")
 	flag.IntVar(&repeat, "repeat", 0, "runs per point (default 1 quick, 3 full)")
 	flag.StringVar(&command, "command", "", "command line to record as the reproduction command")
+	var mvBin string
+	flag.StringVar(&mvBin, "massvhost-bin", "", "use this massvhost binary instead of building ./cmd/massvhost")
 	var startupN, cgiN, tlsH intList
 	var keyList string
 	flag.Var(&startupN, "startup-tenants", "override T2 tenant counts (comma-separated)")
@@ -128,7 +131,7 @@ func run() int {
 		command = strings.Join(os.Args, " ")
 	}
 	o := &orch{ctx: ctx, plan: p, repo: repo, work: work, out: out, dataSets: map[string]*dataset{},
-		deadline: time.Now().Add(p.deadline)}
+		deadline: time.Now().Add(p.deadline), mvBin: mvBin}
 	if only != "" {
 		o.only = map[string]bool{}
 		for _, n := range strings.Split(only, ",") {
@@ -243,10 +246,22 @@ func (o *orch) setup() error {
 	if _, err := runChecked(o.ctx, 5*time.Minute, o.repo, "go", "build", "-o", o.bin.load, "./test/bench/load"); err != nil {
 		return err
 	}
-	o.logf("building massvhost")
-	if _, err := runChecked(o.ctx, 5*time.Minute, o.repo, "go", "build", "-o", o.bin.massvhost, "./cmd/massvhost"); err != nil {
-		o.mvErr = err
-		o.note("massvhost did not build, so no massvhost point was measured: %s", firstLine(err.Error()))
+	if o.mvBin != "" {
+		abs, err := filepath.Abs(o.mvBin)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("massvhost binary: %w", err)
+		}
+		o.bin.massvhost = abs
+		o.note("massvhost binary given on the command line (%s), not built from this tree", abs)
+	} else {
+		o.logf("building massvhost")
+		if _, err := runChecked(o.ctx, 5*time.Minute, o.repo, "go", "build", "-o", o.bin.massvhost, "./cmd/massvhost"); err != nil {
+			o.mvErr = err
+			o.note("massvhost did not build, so no massvhost point was measured: %s", firstLine(err.Error()))
+		}
 	}
 	if err := o.buildForkbench(); err != nil {
 		o.note("fork+exec baseline unavailable: %v", err)

@@ -88,9 +88,9 @@ func TestWaitReady(t *testing.T) {
 func TestPredictTooBig(t *testing.T) {
 	o := &orch{plan: plan{startupBound: 100 * time.Second, memBudgetKB: 8 << 20}, res: &results.File{}}
 	o.res.Startup = []results.StartupPoint{
-		{Peer: "slow", Tenants: 10000, StartupMS: 20000, RSSKB: 100 << 10},
-		{Peer: "fat", Tenants: 10000, StartupMS: 100, RSSKB: 2 << 20},
-		{Peer: "lean", Tenants: 10000, StartupMS: 30, RSSKB: 20 << 10},
+		{Peer: "slow", Tenants: 10000, StartupMS: 20000, PSSKB: 100 << 10},
+		{Peer: "fat", Tenants: 10000, StartupMS: 100, PSSKB: 2 << 20},
+		{Peer: "lean", Tenants: 10000, StartupMS: 30, PSSKB: 20 << 10, RSSKB: 2 << 20}, // shared pages counted once
 	}
 	tests := []struct {
 		peer string

@@ -131,8 +131,9 @@ func (o *orch) predictTooBig(peer string, n int) string {
 		return "start-up extrapolated from " + itoa(last.Tenants) + " tenants: " + t.Round(time.Second).String() +
 			" > bound " + o.plan.startupBound.String()
 	}
-	if kb := int64(last.RSSKB * f); o.plan.memBudgetKB > 0 && kb > o.plan.memBudgetKB {
-		return "RSS extrapolated from " + itoa(last.Tenants) + " tenants: " + itoa(int(kb/1024)) + " MB > budget " +
+	// PSS, not RSS: prefork children share their parent's pages.
+	if kb := int64(last.PSSKB * f); o.plan.memBudgetKB > 0 && kb > o.plan.memBudgetKB {
+		return "memory (PSS) extrapolated from " + itoa(last.Tenants) + " tenants: " + itoa(int(kb/1024)) + " MB > budget " +
 			itoa(int(o.plan.memBudgetKB/1024)) + " MB"
 	}
 	return ""
