@@ -146,6 +146,13 @@ func (m *Manager) fetchParent(ctx context.Context, parent, name string, gen, epo
 	if n, ok := m.neg.Peek(parent); ok && now.Before(n.until) && errors.Is(n.err, ErrNotFound) {
 		return nil, n.err
 	}
+	// The parent read is a second store read for the same new name: it
+	// takes its own token, so that a flood of names under distinct parents
+	// costs at most new_name_rate reads per second, not twice that.
+	if !m.newNames.allow(now) {
+		m.stats.rateLimited.Add(1)
+		return nil, fmt.Errorf("certs: lookup %q: %w: new-name rate limit exceeded", parent, ErrUnavailable)
+	}
 	e, err := m.fetchFrom(ctx, parent, name, gen)
 	if errors.Is(err, ErrNotFound) {
 		m.commit(epoch, func() { m.neg.Add(parent, negative{until: m.now().Add(m.negTTL), err: err}) })

@@ -39,3 +39,24 @@ func TestNewNameRateLimit(t *testing.T) {
 		t.Errorf("Stats().RateLimited = %d, want 1", st.RateLimited)
 	}
 }
+
+// TestNewNameRateLimitCountsParentReads checks that the wildcard-parent read
+// of a new name takes a token of its own: names under distinct parents must
+// not cost twice the configured rate in store reads.
+func TestNewNameRateLimitCountsParentReads(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager(t, func(o *Options) { o.NewNameRate = 1; o.NewNameBurst = 2 })
+	ctx := context.Background()
+	if _, err := m.Lookup(ctx, "x.p1.test"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("first new name: %v, want ErrNotFound", err)
+	}
+	if got := f.store.gets("x.p1.test") + f.store.gets("*.p1.test"); got != 2 {
+		t.Fatalf("first name: %d store reads, want 2 (exact and parent)", got)
+	}
+	if _, err := m.Lookup(ctx, "y.p2.test"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("second new name: %v, want ErrUnavailable (burst of 2 tokens spent)", err)
+	}
+	if got := f.store.gets("y.p2.test") + f.store.gets("*.p2.test"); got != 0 {
+		t.Errorf("rate-limited name reached the store %d times", got)
+	}
+}

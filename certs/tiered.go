@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Tiered reads from Primary and falls back to Fallback when Primary has no
@@ -18,14 +19,28 @@ import (
 // unclassified error) is returned as is. An ErrInvalidCert from Primary is
 // returned without asking Fallback: a broken pair is to be fixed, not hidden.
 //
+// When ctx has a deadline, Primary gets at most PrimaryShare of the time
+// left, so that a Primary that hangs until the deadline (a frozen Redis)
+// still leaves Fallback time to answer from local files.
+//
 // A Tiered is safe for concurrent use if both stores are.
 type Tiered struct {
 	Primary, Fallback Store
 }
 
+// PrimaryShare is the fraction of a lookup's remaining time that Tiered
+// gives to its Primary store; the rest is kept for Fallback.
+const PrimaryShare = 0.75
+
 // Get implements [Store].
 func (t Tiered) Get(ctx context.Context, name string) (certPEM, keyPEM []byte, err error) {
-	certPEM, keyPEM, perr := t.Primary.Get(ctx, name)
+	pctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, time.Duration(float64(time.Until(deadline))*PrimaryShare))
+		defer cancel()
+	}
+	certPEM, keyPEM, perr := t.Primary.Get(pctx, name)
 	if perr == nil {
 		return certPEM, keyPEM, nil
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"massvhost/test/certtest"
 )
@@ -98,5 +100,31 @@ func TestTieredWriteAndList(t *testing.T) {
 	readOnly := Tiered{Primary: storeOnly{}, Fallback: FileStore{Dir: fdir}}
 	if err := readOnly.Put(ctx, "a.test", certPEM, keyPEM); err == nil || !strings.Contains(err.Error(), "does not implement Writer") {
 		t.Errorf("Put to a read-only Primary: %v, want an error naming Writer", err)
+	}
+}
+
+// hangingStore stands for a primary that never answers (a frozen Redis): it
+// waits for the caller's deadline, as a blocked socket read would.
+type hangingStore struct{}
+
+func (hangingStore) Get(ctx context.Context, name string) ([]byte, []byte, error) {
+	<-ctx.Done()
+	return nil, nil, fmt.Errorf("hanging store %q: %w: %v", name, ErrUnavailable, ctx.Err())
+}
+
+func TestTieredFallbackWhenPrimaryHangs(t *testing.T) {
+	ca := certtest.NewCA(t)
+	certPEM, keyPEM := ca.Leaf(t, "a.test")
+	dir := t.TempDir()
+	certtest.WritePair(t, dir, "a.test", certPEM, keyPEM)
+	tiered := Tiered{Primary: hangingStore{}, Fallback: FileStore{Dir: dir}}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got, _, err := tiered.Get(ctx, "a.test")
+	if err != nil {
+		t.Fatalf("fallback not reached while the primary hangs: %v", err)
+	}
+	if !bytes.Equal(got, certPEM) {
+		t.Fatal("fallback returned another certificate")
 	}
 }
