@@ -134,7 +134,7 @@ func TestPolicy(t *testing.T) {
 				s.dirNames = append(s.dirNames, "/t/cgi-bin")
 			}
 			p := policy{privileged: tc.privileged, minUID: 1000, minGID: 1000}
-			rf := p.check(s, tc.site)
+			_, rf := p.check(s, tc.site)
 			switch {
 			case tc.reason == "" && rf != nil:
 				t.Fatalf("refused: %v", rf)

@@ -135,7 +135,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 	if h.directExec {
 		cmd.Path, cmd.Args, cmd.Dir = s.filename, []string{s.name}, s.dirPath
 		if h.policy.privileged {
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: site.Owner, Gid: site.Group, Groups: []uint32{}}
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: s.runAs.UID, Gid: s.runAs.GID, Groups: []uint32{}}
 		}
 	} else {
 		var statusW *os.File
@@ -149,7 +149,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		dirFile := os.NewFile(uintptr(dir), s.dirPath)
 		childEnds = append(childEnds, dirFile)
 		cmd.Path, cmd.Dir = h.opts.Launcher, "/"
-		cmd.Args = append([]string{"massvhost", launch.Command}, h.launchSpec(s, site).Args()...)
+		cmd.Args = append([]string{"massvhost", launch.Command}, h.launchSpec(s).Args()...)
 		cmd.ExtraFiles = []*os.File{statusW, dirFile}
 	}
 	c.cmd = cmd
@@ -188,9 +188,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 }
 
 // launchSpec is the launcher invocation for s: identity when privileged,
-// and the configured limits (NPROC only with a tenant uid, since the kernel
-// counts processes per uid and the server's own would count otherwise).
-func (h *Handler) launchSpec(s *script, site vhost.Site) *launch.Spec {
+// and the configured limits (NPROC only with an identity switch, since the
+// kernel counts processes per uid and the server's own would count
+// otherwise; the anonymous identity's count is shared by all its sites).
+func (h *Handler) launchSpec(s *script) *launch.Spec {
 	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
@@ -199,7 +200,7 @@ func (h *Handler) launchSpec(s *script, site vhost.Site) *launch.Spec {
 		}
 	}
 	if h.policy.privileged {
-		spec.UID, spec.GID = int(site.Owner), int(site.Group)
+		spec.UID, spec.GID = int(s.runAs.UID), int(s.runAs.GID)
 		add(unix.RLIMIT_NPROC, l.Processes)
 	}
 	if l.CPU > 0 {

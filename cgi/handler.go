@@ -74,7 +74,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	return &Handler{
 		opts:         o,
-		policy:       policy{privileged: os.Geteuid() == 0, minUID: o.MinUID, minGID: o.MinGID},
+		policy:       policy{privileged: os.Geteuid() == 0, minUID: o.MinUID, minGID: o.MinGID, anonymous: o.Anonymous},
 		caps:         newCaps(o.MaxPerTenant, o.MaxTotal),
 		stderrBudget: newLineBudget(stderrLinesPerSecond, stderrBurst),
 		shutdown:     make(chan struct{}),
@@ -175,7 +175,7 @@ func (h *Handler) ServeCGI(w http.ResponseWriter, r *http.Request, site vhost.Si
 		if mode == Docroot && !h.hasExtension(s.name) {
 			rf = refuse(http.StatusNotFound, "not a CGI extension", nil)
 		} else {
-			rf = h.policy.check(s, site)
+			s.runAs, rf = h.policy.check(s, site)
 		}
 	}
 	if rf != nil {

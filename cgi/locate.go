@@ -29,6 +29,7 @@ type script struct {
 	dirNames   []string      // absolute paths of dirs, for the log
 	file       unix.Stat_t
 	dirFD      int // O_PATH descriptor of dirPath; closed by close
+	runAs      Identity // set by the checks: who runs it when the server is root
 }
 
 func (s *script) close() {

@@ -67,6 +67,17 @@ type Options struct {
 	// run as when the server is root (suEXEC's AP_UID_MIN). If zero,
 	// DefaultMinUID and DefaultMinGID. uid and gid 0 are always refused.
 	MinUID, MinGID uint32
+	// Anonymous is the identity scripts run as, when the server is root,
+	// for sites whose document root is owned by a uid below MinUID: sites
+	// that root or a system account manages for the operator, such as the
+	// examples shipped with massvhost. The suEXEC checks then require the
+	// script's tree to belong to that owner (so the anonymous user cannot
+	// change the code it runs), and all such sites share this one identity,
+	// as every script shares www-data on an Apache without suEXEC. It must
+	// be at least MinUID and MinGID, and must own no site. The zero value
+	// runs nothing for such sites (403), as before there was this field.
+	// [LookupUser] resolves a user name.
+	Anonymous Identity
 	// MaxBodyBytes bounds the request body; larger requests get 413 before
 	// anything is spawned. If zero, DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -108,8 +119,12 @@ type Options struct {
 	WaitDelay time.Duration
 	// Launcher is the executable started for every script, with argv[1]
 	// LaunchCommand; it must run [Launch] (package massvhost/cgi/launch).
-	// If empty, DefaultLauncher: the running binary itself, even if it was
-	// replaced on disk since start.
+	// It runs as the server's user (root, when scripts switch identity)
+	// until it execs the script, so it must be as trusted as the server
+	// binary. If empty, DefaultLauncher: the running binary itself, even if
+	// it was replaced on disk since start. A binary built from package
+	// launch alone (cmd/massvhost-cgi-launch) starts in about a third of
+	// the CPU time of the full server binary; see the package doc.
 	Launcher string
 	// TempDir holds request bodies of unknown length that exceed 1 MiB
 	// while they are buffered. The files are unlinked at creation.
@@ -200,6 +215,14 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MinGID == 0 {
 		o.MinGID = DefaultMinGID
+	}
+	if a := o.Anonymous; !a.IsZero() {
+		switch {
+		case a.UID == 0 || a.GID == 0:
+			bad("Anonymous", "uid %d, gid %d: scripts never run as root", a.UID, a.GID)
+		case a.UID < o.MinUID || a.GID < o.MinGID:
+			bad("Anonymous", "uid %d, gid %d is below MinUID %d or MinGID %d", a.UID, a.GID, o.MinUID, o.MinGID)
+		}
 	}
 	if o.Extensions == nil {
 		o.Extensions = DefaultExtensions

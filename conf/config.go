@@ -293,7 +293,21 @@ type Log struct {
 	Level string `mapstructure:"level"`
 	// Format is the server log format: text or json (default "text").
 	Format string `mapstructure:"format"`
+	// Error is where the server log goes: "stderr" or a file path (default
+	// "stderr"). A file is reopened on SIGUSR1, like the access log.
+	Error string `mapstructure:"error"`
+	// AccessPerTenant is a pattern, relative to sites.root in docroot
+	// syntax, naming each tenant's own access log, e.g.
+	// "%0/logs/access.log" (default "": no per-tenant logs). The file must
+	// lie inside the tenant's directory; its directory must exist.
+	AccessPerTenant vhost.Pattern `mapstructure:"access_per_tenant"`
+	// MaxOpenFiles bounds the per-tenant access log files kept open; the
+	// least recently written is closed beyond it (default 256).
+	MaxOpenFiles int `mapstructure:"max_open_files"`
 }
+
+// ErrorIsFile reports whether Error names a file rather than stderr.
+func (l Log) ErrorIsFile() bool { return l.Error != AccessStderr }
 
 // AccessIsFile reports whether Access names a file rather than stdout,
 // stderr or off.

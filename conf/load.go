@@ -365,6 +365,9 @@ func (c *Config) resolvePaths(base func(key string) string) {
 	if c.Log.AccessIsFile() {
 		abs("log.access", &c.Log.Access)
 	}
+	if c.Log.ErrorIsFile() {
+		abs("log.error", &c.Log.Error)
+	}
 }
 
 // normalizeNames puts host-name keys in canonical form (lower case, no

@@ -379,4 +379,20 @@ func (l Log) check(ck *checker) {
 	ck.oneOf("log.access_format", l.AccessFormat, "vhost_combined", "json")
 	ck.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
 	ck.oneOf("log.format", l.Format, "text", "json")
+	if l.Error == "" {
+		ck.bad("log.error", l.Error, "must be stderr or a file path")
+	} else if l.ErrorIsFile() {
+		dir := filepath.Dir(l.Error)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			ck.bad("log.error", l.Error, "directory %s does not exist", dir)
+		} else if fi, err := os.Stat(l.Error); err == nil && fi.IsDir() {
+			ck.bad("log.error", l.Error, "is a directory")
+		}
+	}
+	if p := string(l.AccessPerTenant); p != "" {
+		if _, err := vhost.ParsePattern(p); err != nil {
+			ck.bad("log.access_per_tenant", p, "%s", reason(err))
+		}
+	}
+	ck.atLeast("log.max_open_files", int64(l.MaxOpenFiles), 1)
 }

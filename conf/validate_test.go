@@ -124,6 +124,13 @@ func TestValidate(t *testing.T) {
 		{name: "access format", mutate: func(c *Config) { c.Log.AccessFormat = "combined" }, wantErr: `log.access_format: must be one of vhost_combined, json, got "combined"`},
 		{name: "level", mutate: func(c *Config) { c.Log.Level = "INFO" }, wantErr: `log.level: must be one of debug, info, warn, error, got "INFO"`},
 		{name: "format", mutate: func(c *Config) { c.Log.Format = "logfmt" }, wantErr: `log.format: must be one of text, json, got "logfmt"`},
+		{name: "error log file", mutate: func(c *Config) { c.Log.Error = filepath.Join(c.Sites.Root, "error.log") }},
+		{name: "error log dir missing", mutate: func(c *Config) { c.Log.Error = "/nonexistent/error.log" }, wantErr: `log.error: directory /nonexistent does not exist`},
+		{name: "error log empty", mutate: func(c *Config) { c.Log.Error = "" }, wantErr: `log.error: must be stderr or a file path, got ""`},
+		{name: "per-tenant log", mutate: func(c *Config) { c.Log.AccessPerTenant = "%0/logs/access.log" }},
+		{name: "per-tenant log escapes", mutate: func(c *Config) { c.Log.AccessPerTenant = "%0/../access.log" }, wantErr: `log.access_per_tenant: component ".." is not allowed`},
+		{name: "per-tenant log is a dir", mutate: func(c *Config) { c.Log.AccessPerTenant = "%0/logs/" }, wantErr: `log.access_per_tenant: component "" is not allowed`},
+		{name: "max open files zero", mutate: func(c *Config) { c.Log.MaxOpenFiles = 0 }, wantErr: "log.max_open_files: must be at least 1, got 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

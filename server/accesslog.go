@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"massvhost/vhost"
 )
 
 const (
@@ -29,12 +31,13 @@ const (
 // disk retried by the OS) the line is dropped and counted instead, so the
 // log can never slow down or stop request serving (THREATS FLT-03).
 type accessLog struct {
-	queue  chan *[]byte
+	queue  chan *logEntry
 	config atomic.Pointer[accessConfig] // nil: logging off
 	logger func() *slog.Logger
 
-	dropped     atomic.Uint64
-	writeErrors atomic.Uint64
+	dropped      atomic.Uint64
+	writeErrors  atomic.Uint64
+	tenantErrors atomic.Uint64
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by close: drain and stop
@@ -42,15 +45,23 @@ type accessLog struct {
 }
 
 type accessConfig struct {
-	w      io.Writer
+	w      io.Writer // nil: only tenant logs
+	tenant TenantLogWriter
 	format string
 }
 
-var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+// logEntry is one formatted line and, for per-tenant logs, its site.
+type logEntry struct {
+	line    []byte
+	site    vhost.Site
+	hasSite bool
+}
+
+var logEntries = sync.Pool{New: func() any { return &logEntry{line: make([]byte, 0, 256)} }}
 
 func newAccessLog(size int, logger func() *slog.Logger) *accessLog {
 	l := &accessLog{
-		queue:   make(chan *[]byte, size),
+		queue:   make(chan *logEntry, size),
 		logger:  logger,
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -59,13 +70,13 @@ func newAccessLog(size int, logger func() *slog.Logger) *accessLog {
 	return l
 }
 
-// configure sets the writer and format for lines recorded from now on.
-func (l *accessLog) configure(w io.Writer, format string) {
-	if w == nil {
+// configure sets the writers and format for lines recorded from now on.
+func (l *accessLog) configure(w io.Writer, tenant TenantLogWriter, format string) {
+	if w == nil && tenant == nil {
 		l.config.Store(nil)
 		return
 	}
-	l.config.Store(&accessConfig{w: w, format: format})
+	l.config.Store(&accessConfig{w: w, tenant: tenant, format: format})
 }
 
 // record formats the line for a finished request and queues it.
@@ -74,52 +85,57 @@ func (l *accessLog) record(rw *responseWriter, r *http.Request, s *Server, end t
 	if cfg == nil {
 		return
 	}
-	bp := lineBufs.Get().(*[]byte)
+	e := logEntries.Get().(*logEntry)
 	if cfg.format == FormatJSON {
-		*bp = appendJSON((*bp)[:0], rw, r, s, end)
+		e.line = appendJSON(e.line[:0], rw, r, end)
 	} else {
-		*bp = appendCombined((*bp)[:0], rw, r, end)
+		e.line = appendCombined(e.line[:0], rw, r, end)
 	}
+	e.site, e.hasSite = rw.site, rw.hasSite && cfg.tenant != nil
 	select {
-	case l.queue <- bp:
+	case l.queue <- e:
 	default:
 		l.dropped.Add(1)
-		lineBufs.Put(bp)
+		logEntries.Put(e)
 	}
 }
 
+// run is the writer goroutine. It joins queued lines into batches of whole
+// lines and writes each batch with one Write call, so a writer that
+// switches files between calls (log reopening) never splits a line.
 func (l *accessLog) run() {
 	defer close(l.stopped)
-	batch := make([]byte, 0, maxBatch)
+	b := batch{buf: make([]byte, 0, maxBatch)}
 	var lastReport time.Time
 	flush := func() {
 		cfg := l.config.Load()
-		if len(batch) == 0 || cfg == nil {
-			batch = batch[:0]
+		if len(b.buf) == 0 || cfg == nil {
+			b.reset()
 			return
 		}
-		if _, err := cfg.w.Write(batch); err != nil {
-			n := l.writeErrors.Add(1)
-			if now := time.Now(); now.Sub(lastReport) >= errorReportInterval {
-				lastReport = now
-				l.logger().Error("server: access log write failed", "err", err, "failures", n)
+		if cfg.w != nil {
+			if _, err := cfg.w.Write(b.buf); err != nil {
+				n := l.writeErrors.Add(1)
+				if now := time.Now(); now.Sub(lastReport) >= errorReportInterval {
+					lastReport = now
+					l.logger().Error("server: access log write failed", "err", err, "failures", n)
+				}
 			}
 		}
-		batch = batch[:0]
-	}
-	take := func(bp *[]byte) {
-		batch = append(batch, *bp...)
-		lineBufs.Put(bp)
+		if cfg.tenant != nil {
+			l.writeTenants(cfg.tenant, &b)
+		}
+		b.reset()
 	}
 	for {
 		select {
-		case bp := <-l.queue:
-			take(bp)
+		case e := <-l.queue:
+			b.take(e)
 		more:
-			for len(batch) < maxBatch {
+			for len(b.buf) < maxBatch {
 				select {
-				case bp := <-l.queue:
-					take(bp)
+				case e := <-l.queue:
+					b.take(e)
 				default:
 					break more
 				}
@@ -128,9 +144,9 @@ func (l *accessLog) run() {
 		case <-l.done:
 			for {
 				select {
-				case bp := <-l.queue:
-					take(bp)
-					if len(batch) >= maxBatch {
+				case e := <-l.queue:
+					b.take(e)
+					if len(b.buf) >= maxBatch {
 						flush()
 					}
 				default:
@@ -138,6 +154,55 @@ func (l *accessLog) run() {
 					return
 				}
 			}
+		}
+	}
+}
+
+// batch is the writer's buffer of joined lines, with the site of each line
+// that goes to a tenant log too.
+type batch struct {
+	buf   []byte
+	spans []tenantSpan
+}
+
+type tenantSpan struct {
+	site       vhost.Site
+	start, end int
+}
+
+func (b *batch) take(e *logEntry) {
+	start := len(b.buf)
+	b.buf = append(b.buf, e.line...)
+	if e.hasSite {
+		b.spans = append(b.spans, tenantSpan{site: e.site, start: start, end: len(b.buf)})
+	}
+	e.site = vhost.Site{}
+	logEntries.Put(e)
+}
+
+func (b *batch) reset() {
+	b.buf = b.buf[:0]
+	clear(b.spans)
+	b.spans = b.spans[:0]
+}
+
+// writeTenants writes each tenant's lines of the batch with one call per
+// tenant, in order.
+func (l *accessLog) writeTenants(w TenantLogWriter, b *batch) {
+	var joined []byte
+	for i, sp := range b.spans {
+		if sp.end < 0 {
+			continue // written with an earlier line of its tenant
+		}
+		joined = append(joined[:0], b.buf[sp.start:sp.end]...)
+		for j := i + 1; j < len(b.spans); j++ {
+			if o := &b.spans[j]; o.end >= 0 && o.site.Tenant == sp.site.Tenant {
+				joined = append(joined, b.buf[o.start:o.end]...)
+				o.end = -1
+			}
+		}
+		if err := w.WriteTenant(sp.site, joined); err != nil {
+			l.tenantErrors.Add(1)
 		}
 	}
 }
@@ -227,7 +292,7 @@ type jsonLine struct {
 	ID         string  `json:"id"`
 }
 
-func appendJSON(b []byte, rw *responseWriter, r *http.Request, s *Server, end time.Time) []byte {
+func appendJSON(b []byte, rw *responseWriter, r *http.Request, end time.Time) []byte {
 	line, err := json.Marshal(jsonLine{
 		Time:       end.Format(time.RFC3339Nano),
 		Host:       rw.host,
@@ -241,7 +306,7 @@ func appendJSON(b []byte, rw *responseWriter, r *http.Request, s *Server, end ti
 		Referer:    r.Header.Get("Referer"),
 		UserAgent:  r.Header.Get("User-Agent"),
 		DurationMS: float64(end.Sub(rw.start).Microseconds()) / 1000,
-		ID:         rw.id(s),
+		ID:         rw.id(),
 	})
 	if err != nil {
 		return b // all fields are strings and numbers: cannot fail

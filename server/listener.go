@@ -2,38 +2,86 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// listener wraps a TCP listener. It caps concurrent connections per client
-// IP (HTTP-05: one client must not hold every file descriptor) and returns
-// each connection as a *conn, which carries the certificate chosen during
-// its TLS handshake to the request handler.
+// listener owns one bound TCP socket. Its accept loop caps concurrent
+// connections per client IP (HTTP-05: one client must not hold every file
+// descriptor) and hands each connection, as a *conn carrying the
+// certificate chosen during its TLS handshake, to whichever [view] is
+// accepting.
+//
+// The socket and the http.Server serving it are separate so that a reload
+// can replace the http.Server (new timeouts or limits) without closing the
+// socket: the new server's view starts accepting, then the old server is
+// shut down gracefully, and no connection attempt is ever refused in
+// between.
 type listener struct {
-	net.Listener
-	srv *Server
+	inner net.Listener
+	srv   *Server
 
 	perIPMu sync.Mutex
 	perIP   map[netip.Addr]int // open connections by client address
+
+	conns     chan *conn    // accepted connections waiting for a view
+	closed    chan struct{} // closed by Close
+	loopDone  chan struct{} // closed when the accept loop has returned
+	closeOnce sync.Once
 }
+
+// Accept-loop back-off after a temporary error such as EMFILE, the same
+// bounds net/http's Serve uses.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
 
 func newListener(inner net.Listener, srv *Server) *listener {
-	return &listener{Listener: inner, srv: srv, perIP: make(map[netip.Addr]int)}
+	l := &listener{
+		inner:    inner,
+		srv:      srv,
+		perIP:    make(map[netip.Addr]int),
+		conns:    make(chan *conn),
+		closed:   make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	go l.acceptLoop()
+	return l
 }
 
-// Accept returns the next connection whose client is under its cap. A
-// connection over the cap is closed at once, before any byte is read, and
-// counted in Stats.ConnsRefused; Accept then waits for the next one.
-func (l *listener) Accept() (net.Conn, error) {
+// acceptLoop accepts until the socket is closed. A connection over its
+// client's cap is closed at once, before any byte is read, and counted in
+// Stats.ConnsRefused.
+func (l *listener) acceptLoop() {
+	defer close(l.loopDone)
+	var backoff time.Duration
 	for {
-		c, err := l.Listener.Accept()
+		c, err := l.inner.Accept()
 		if err != nil {
-			return nil, err
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+				select {
+				case <-time.After(backoff):
+					continue
+				case <-l.closed:
+					return
+				}
+			}
+			select {
+			case <-l.closed:
+			default:
+				l.srv.logger().Error("server: accept failed; listener stopped", "addr", l.inner.Addr().String(), "err", err)
+			}
+			return
 		}
+		backoff = 0
 		ip := remoteAddr(c)
 		if !l.acquire(ip) {
 			l.srv.connsRefused.Add(1)
@@ -43,8 +91,45 @@ func (l *listener) Accept() (net.Conn, error) {
 		if hook := l.srv.testHookAccepted; hook != nil {
 			hook(c)
 		}
-		return &conn{Conn: c, l: l, ip: ip}, nil
+		mc := &conn{Conn: c, l: l, ip: ip}
+		select {
+		case l.conns <- mc:
+		case <-l.closed:
+			mc.Close()
+			return
+		}
 	}
+}
+
+// isTemporary reports whether an accept error is worth retrying
+// (EMFILE, ENFILE, ECONNABORTED…); net/http's Serve asks the same question.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// Close closes the socket: new connection attempts are refused from now
+// on. Connections already handed to a view are not affected.
+func (l *listener) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		err = l.inner.Close()
+	})
+	return err
+}
+
+// Addr returns the bound address.
+func (l *listener) Addr() net.Addr { return l.inner.Addr() }
+
+// newView returns a net.Listener for one http.Server, plain or wrapped in
+// TLS with cfg.
+func (l *listener) newView(cfg *tls.Config) net.Listener {
+	v := &view{l: l, closed: make(chan struct{})}
+	if cfg != nil {
+		return tls.NewListener(v, cfg)
+	}
+	return v
 }
 
 // acquire counts a new connection from ip and reports whether it is within
@@ -71,6 +156,32 @@ func (l *listener) release(ip netip.Addr) {
 		delete(l.perIP, ip)
 	}
 }
+
+// view is the net.Listener one http.Server serves. Closing it (which
+// http.Server.Shutdown does) stops that server's accepting without closing
+// the socket, so another view may take over.
+type view struct {
+	l         *listener
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (v *view) Accept() (net.Conn, error) {
+	select {
+	case c := <-v.l.conns:
+		return c, nil
+	case <-v.closed:
+	case <-v.l.loopDone:
+	}
+	return nil, net.ErrClosed
+}
+
+func (v *view) Close() error {
+	v.closeOnce.Do(func() { close(v.closed) })
+	return nil
+}
+
+func (v *view) Addr() net.Addr { return v.l.Addr() }
 
 func remoteAddr(c net.Conn) netip.Addr {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {

@@ -24,6 +24,7 @@ const (
 	DefaultMaxConcurrentStreams = 100
 	DefaultMaxRanges            = 200
 	DefaultAccessLogBuffer      = 4096
+	DefaultShutdownTimeout      = 30 * time.Second
 )
 
 // Access log formats accepted in [Options.AccessFormat].
@@ -85,7 +86,7 @@ type CGIRunner interface {
 type Options struct {
 	// HTTPAddr and HTTPSAddr are the listen addresses ("127.0.0.1:8080",
 	// ":0" for a free port). "" disables that listener; at least one must be
-	// set. They cannot change through Swap.
+	// set. Swap rebinds a changed address (see [Server.Swap]).
 	HTTPAddr, HTTPSAddr string
 	// RedirectHTTPS makes the HTTP listener answer every request for a known
 	// site with 308 to the same path and query on https://, instead of
@@ -116,26 +117,26 @@ type Options struct {
 
 	// ReadHeaderTimeout bounds reading the request headers, and the TLS
 	// handshake (which gets the smaller of this and ReadTimeout); if zero,
-	// DefaultReadHeaderTimeout. Restart required.
+	// DefaultReadHeaderTimeout. Swap applies it to new connections.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading the whole request including the body; if
-	// zero, DefaultReadTimeout. Restart required.
+	// zero, DefaultReadTimeout. Swap applies it to new connections.
 	ReadTimeout time.Duration
 	// WriteTimeout is a rolling deadline: a response write that makes no
 	// progress for this long aborts the connection, while a slow download
 	// that keeps moving completes. If zero, DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long; if zero,
-	// DefaultIdleTimeout. Restart required.
+	// DefaultIdleTimeout. Swap applies it to new connections.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request line plus headers (431 beyond); if
-	// zero, DefaultMaxHeaderBytes. Restart required.
+	// zero, DefaultMaxHeaderBytes. Swap applies it to new connections.
 	MaxHeaderBytes int
 	// MaxConnsPerIP caps concurrent connections from one client IP; extra
 	// connections are closed at accept. Zero means unlimited.
 	MaxConnsPerIP int
 	// MaxConcurrentStreams caps concurrent HTTP/2 streams per connection;
-	// if zero, DefaultMaxConcurrentStreams. Restart required.
+	// if zero, DefaultMaxConcurrentStreams. Swap applies it to new connections.
 	MaxConcurrentStreams int
 	// MaxRanges is the largest number of parts a Range header may have;
 	// beyond it the full body is sent with 200. If zero, DefaultMaxRanges.
@@ -145,18 +146,37 @@ type Options struct {
 	// Writes happen on a separate goroutine: a slow or failing writer never
 	// delays a response (lines are dropped and counted instead).
 	AccessLog io.Writer
+	// TenantAccessLog, if set, receives every access log line of a request
+	// that reached a site a second time, for that tenant's own log. It is
+	// called on the access log's writer goroutine, never on a request's.
+	TenantAccessLog TenantLogWriter
 	// AccessFormat is FormatVhostCombined (the default, for "") or FormatJSON.
 	AccessFormat string
 	// AccessLogBuffer is the number of lines queued for the writer before
-	// lines are dropped; if zero, DefaultAccessLogBuffer. Restart required.
+	// lines are dropped; if zero, DefaultAccessLogBuffer. Fixed at New:
+	// Swap reports [ErrRestartRequired] for a change.
 	AccessLogBuffer int
-	// Logger receives errors and events; if nil, slog.Default().
+	// Logger receives errors and events; if nil, slog.Default(). Wrap its
+	// handler with [LogHandler] to get request IDs on CGI log lines.
 	Logger *slog.Logger
+
+	// ShutdownTimeout bounds how long the connections of a listener that
+	// Swap replaced may take to finish their requests; if zero,
+	// DefaultShutdownTimeout. (Shutdown takes its own deadline.)
+	ShutdownTimeout time.Duration
+}
+
+// TenantLogWriter writes access log lines to per-tenant logs. lines holds
+// one or more whole lines, all for site's tenant. Implementations are
+// called from one goroutine at a time and may block briefly (opening a
+// file), but a slow one delays the main access log too.
+type TenantLogWriter interface {
+	WriteTenant(site vhost.Site, lines []byte) error
 }
 
 // ErrRestartRequired is wrapped by the error [Server.Swap] returns when the
-// new Options change fields that only take effect at start-up; the other
-// fields were applied.
+// new Options change AccessLogBuffer, the one field fixed at [New]; the
+// other fields were applied.
 var ErrRestartRequired = errors.New("server: restart required")
 
 // withDefaults returns a copy of o with zero fields replaced by defaults, or
@@ -200,6 +220,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"MaxConcurrentStreams", int64(o.MaxConcurrentStreams)},
 		{"MaxRanges", int64(o.MaxRanges)},
 		{"AccessLogBuffer", int64(o.AccessLogBuffer)},
+		{"ShutdownTimeout", int64(o.ShutdownTimeout)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("server: %s: must not be negative, got %d", f.name, f.v))
@@ -221,6 +242,7 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	setDefault(&o.MaxRanges, DefaultMaxRanges)
 	setDefault(&o.AccessLogBuffer, DefaultAccessLogBuffer)
+	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -232,23 +254,4 @@ func setDefault[T comparable](p *T, def T) {
 	if *p == zero {
 		*p = def
 	}
-}
-
-// restartFields names the fields of next that differ from cur and that only
-// take effect when the listeners start.
-func restartFields(cur, next Options) []string {
-	var changed []string
-	add := func(name string, differ bool) {
-		if differ {
-			changed = append(changed, name)
-		}
-	}
-	add("HTTPAddr", cur.HTTPAddr != next.HTTPAddr)
-	add("HTTPSAddr", cur.HTTPSAddr != next.HTTPSAddr)
-	add("ReadHeaderTimeout", cur.ReadHeaderTimeout != next.ReadHeaderTimeout)
-	add("ReadTimeout", cur.ReadTimeout != next.ReadTimeout)
-	add("IdleTimeout", cur.IdleTimeout != next.IdleTimeout)
-	add("MaxHeaderBytes", cur.MaxHeaderBytes != next.MaxHeaderBytes)
-	add("MaxConcurrentStreams", cur.MaxConcurrentStreams != next.MaxConcurrentStreams)
-	return changed
 }

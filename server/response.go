@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"massvhost/vhost"
 )
 
 // writeChunk bounds the bytes written under one write deadline. With the
@@ -30,14 +32,22 @@ type responseWriter struct {
 
 	start       time.Time
 	seq         uint64 // request sequence number, for the request ID
+	idPrefix    string // the Server's, for the request ID
 	host        string // canonical host or site name for the log; "" if invalid
+	site        vhost.Site
+	hasSite     bool // site was resolved
 	status      int
 	bytes       int64
 	wroteHeader bool
+
+	// cgiStart is when the request went to the CGI runner; the first
+	// response header then records the elapsed time in cgiHist.
+	cgiStart time.Time
+	cgiHist  *histogram
 }
 
-func newResponseWriter(w http.ResponseWriter, timeout time.Duration, seq uint64) *responseWriter {
-	rw := &responseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, seq: seq, start: time.Now()}
+func newResponseWriter(w http.ResponseWriter, timeout time.Duration, seq uint64, idPrefix string) *responseWriter {
+	rw := &responseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, seq: seq, idPrefix: idPrefix, start: time.Now()}
 	rw.extend()
 	return rw
 }
@@ -65,6 +75,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code >= 200 || code < 100 {
 		w.wroteHeader = true
 		w.status = code
+		w.headerWritten()
 	}
 	w.extend()
 	w.ResponseWriter.WriteHeader(code)
@@ -75,6 +86,7 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.wroteHeader, w.status = true, http.StatusOK
+		w.headerWritten()
 	}
 	var written int
 	for len(p) > 0 {
@@ -101,6 +113,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	if !w.wroteHeader {
 		w.wroteHeader, w.status = true, http.StatusOK
+		w.headerWritten()
 	}
 	outer, _ := src.(*io.LimitedReader)
 	if outer != nil {
@@ -126,6 +139,13 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	return total, nil
 }
 
+// headerWritten runs once, when the response status is decided.
+func (w *responseWriter) headerWritten() {
+	if w.cgiHist != nil {
+		w.cgiHist.observe(time.Since(w.cgiStart))
+	}
+}
+
 // Flush sends buffered data to the client.
 func (w *responseWriter) Flush() {
 	_ = w.FlushError()
@@ -136,6 +156,7 @@ func (w *responseWriter) Flush() {
 func (w *responseWriter) FlushError() error {
 	if !w.wroteHeader {
 		w.wroteHeader, w.status = true, http.StatusOK
+		w.headerWritten()
 	}
 	w.extend()
 	return w.rc.Flush()
@@ -157,8 +178,8 @@ func (w *responseWriter) statusOrOK() int {
 
 // id is the request ID logged with errors: a per-process random prefix and
 // the request's sequence number.
-func (w *responseWriter) id(s *Server) string {
-	return s.idPrefix + "-" + strconv.FormatUint(w.seq, 16)
+func (w *responseWriter) id() string {
+	return w.idPrefix + "-" + strconv.FormatUint(w.seq, 16)
 }
 
 // requestID finds the ID of the request whose writer w wraps (CGI code may
@@ -167,7 +188,7 @@ func requestID(w http.ResponseWriter, s *Server) string {
 	for {
 		switch x := w.(type) {
 		case *responseWriter:
-			return x.id(s)
+			return x.id()
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = x.Unwrap()
 		default:

@@ -111,7 +111,7 @@ func TestStalledReaderIsCut(t *testing.T) {
 
 func TestResponseWriterRecordsStatusAndBytes(t *testing.T) {
 	rec := &recorder{header: http.Header{}}
-	w := newResponseWriter(rec, time.Minute, 1)
+	w := newResponseWriter(rec, time.Minute, 1, "test")
 	w.WriteHeader(http.StatusEarlyHints)
 	if w.wroteHeader {
 		t.Fatal("1xx ended the header phase")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -26,8 +27,13 @@ func (s *Server) serveHTTPPort(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) {
-	st := s.state.Load()
-	rw := newResponseWriter(w, st.opts.WriteTimeout, s.reqSeq.Add(1))
+	st := s.acquire()
+	defer st.release()
+	s.metrics.inFlight.Add(1)
+	rw := newResponseWriter(w, st.opts.WriteTimeout, s.reqSeq.Add(1), s.idPrefix)
+	// The request's context carries its ID, so that every log line written
+	// for it (here, in the CGI runner) can name it; see LogHandler.
+	r = r.WithContext(context.WithValue(r.Context(), requestKey{}, rw))
 	defer s.finish(rw, r, st)
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 
@@ -65,6 +71,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) 
 		return
 	}
 	rw.host = site.Name
+	rw.site, rw.hasSite = site, true
 	if redirect {
 		s.redirectHTTPS(rw, r, host)
 		return
@@ -152,14 +159,25 @@ func (s *Server) serveSite(w http.ResponseWriter, r *http.Request, site vhost.Si
 			writeError(w, http.StatusNotFound)
 			return
 		}
-		st.cgi.ServeCGI(w, r, site, CGIScriptAlias)
+		s.serveCGI(w, r, site, st, CGIScriptAlias)
 		return
 	}
 	if st.cgi != nil && st.cgi.IsScriptPath(urlPath) {
-		st.cgi.ServeCGI(w, r, site, CGIDocroot)
+		s.serveCGI(w, r, site, st, CGIDocroot)
 		return
 	}
 	s.serveStatic(w, r, site, st, urlPath, name)
+}
+
+// serveCGI hands r to the CGI runner, counting it per tenant while it runs
+// and timing the script's response headers.
+func (s *Server) serveCGI(w http.ResponseWriter, r *http.Request, site vhost.Site, st *state, mode CGIMode) {
+	s.cgiTenants.add(site.Tenant, 1)
+	defer s.cgiTenants.add(site.Tenant, -1)
+	if rw, ok := w.(*responseWriter); ok && rw.cgiStart.IsZero() {
+		rw.cgiStart, rw.cgiHist = time.Now(), &s.metrics.cgiHeader
+	}
+	st.cgi.ServeCGI(w, r, site, mode)
 }
 
 // isCGIBin reports whether a cleaned URL path is "/cgi-bin" or below it.
@@ -185,17 +203,23 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, st *state) {
 	v := recover()
 	if v != nil && v != http.ErrAbortHandler {
 		s.panics.Add(1)
-		s.logger().Error("server: panic in handler", "id", rw.id(s), "host", rw.host,
+		s.logger().Error("server: panic in handler", "id", rw.id(), "host", rw.host, "remote", r.RemoteAddr,
 			"method", r.Method, "uri", r.RequestURI, "panic", v, "stack", string(debug.Stack()))
 		if !rw.wroteHeader {
 			clear(rw.Header())
 			rw.Header().Set("X-Content-Type-Options", "nosniff")
-			s.writeInternal(rw, rw.id(s))
+			s.writeInternal(rw, rw.id())
 			v = nil
 		}
 	}
 	rw.extend()
-	s.access.record(rw, r, s, time.Now())
+	end := time.Now()
+	s.metrics.inFlight.Add(-1)
+	s.metrics.countRequest(r, rw.statusOrOK())
+	if rw.hasSite {
+		s.topTenants.add(rw.site.Tenant, end)
+	}
+	s.access.record(rw, r, s, end)
 	if v != nil {
 		// The response is partly written: abort the connection (or HTTP/2
 		// stream) so the client sees a truncated response, without
@@ -208,7 +232,7 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, st *state) {
 // detail beyond that ID.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, op string, err error) {
 	id := requestID(w, s)
-	s.logger().Error("server: "+op, "id", id, "host", r.Host, "uri", r.RequestURI, "err", err)
+	s.logger().Error("server: "+op, "id", id, "host", r.Host, "remote", r.RemoteAddr, "uri", r.RequestURI, "err", err)
 	s.writeInternal(w, id)
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +22,8 @@ import (
 // with [Server.Start], reload with [Server.Swap], stop with
 // [Server.Shutdown]. Its methods are safe for concurrent use.
 type Server struct {
-	// base holds the Options given to New (with defaults); the fields that
-	// need a restart keep these values for the life of the Server.
+	// base holds the Options given to New (with defaults), for the one
+	// field that needs a restart (AccessLogBuffer).
 	base  Options
 	state atomic.Pointer[state]
 
@@ -33,6 +34,11 @@ type Server struct {
 	panics        atomic.Uint64
 	reqSeq        atomic.Uint64
 	idPrefix      string
+	startedAt     time.Time
+
+	metrics    metrics
+	topTenants *tenantTop
+	cgiTenants tenantGauge
 
 	access    *accessLog
 	tlsConfig *tls.Config
@@ -41,17 +47,53 @@ type Server struct {
 	noResumeConfig *tls.Config
 	errorLog       *log.Logger
 
-	lifeMu     sync.Mutex // guards the fields below
-	started    bool
-	stopped    bool
-	servers    []*http.Server
-	httpAddr   net.Addr
-	httpsAddr  net.Addr
+	lifeMu  sync.Mutex // guards the fields below
+	started bool
+	stopped bool
+	ports   [2]*port       // portHTTP, portHTTPS; nil when disabled
+	retired []*http.Server // replaced by Swap, draining
+	// serveGroup counts Serve goroutines, drainGroup the goroutines
+	// draining retired servers.
 	serveGroup sync.WaitGroup
+	drainGroup sync.WaitGroup
 
 	// testHookAccepted, if set, sees every accepted TCP connection before
 	// it is served (tests shrink socket buffers with it).
 	testHookAccepted func(net.Conn)
+}
+
+// Indexes of Server.ports.
+const (
+	portHTTP = iota
+	portHTTPS
+)
+
+var portNames = [2]string{"http", "https"}
+
+// port is one listening socket and the http.Server currently serving it.
+type port struct {
+	addr   string // as configured, e.g. "127.0.0.1:0"
+	ln     *listener
+	srv    *http.Server
+	params serverParams
+}
+
+// serverParams are the Options an http.Server is built from; a Swap that
+// changes them replaces the http.Server (on the same socket).
+type serverParams struct {
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	maxHeaderBytes, maxConcurrentStreams                      int
+}
+
+func paramsOf(o Options) serverParams {
+	return serverParams{
+		readHeaderTimeout:    o.ReadHeaderTimeout,
+		readTimeout:          o.ReadTimeout,
+		writeTimeout:         o.WriteTimeout,
+		idleTimeout:          o.IdleTimeout,
+		maxHeaderBytes:       o.MaxHeaderBytes,
+		maxConcurrentStreams: o.MaxConcurrentStreams,
+	}
 }
 
 // state is everything a request reads that Swap can replace. A request
@@ -61,14 +103,42 @@ type state struct {
 	sites SiteResolver
 	certs CertSource
 	cgi   CGIRunner
+
+	// active counts the requests and handshakes using this state; once
+	// retiring is set and active drops to zero, drained is closed.
+	active      atomic.Int64
+	retiring    atomic.Bool
+	drained     chan struct{}
+	drainedOnce sync.Once
 }
 
-// Stats are counters since New.
-type Stats struct {
-	AccessLogDropped     uint64 // lines dropped because the writer fell behind
-	AccessLogWriteErrors uint64 // failed writes to the access log
-	ConnsRefused         uint64 // connections closed at accept by MaxConnsPerIP
-	Panics               uint64 // handler panics recovered
+// acquire returns the current state, counted as in use until release. A
+// state that Swap retired between the load and the count is given back and
+// the newer one taken, so no request starts on components whose drain
+// already completed.
+func (s *Server) acquire() *state {
+	for {
+		st := s.state.Load()
+		st.active.Add(1)
+		if !st.retiring.Load() {
+			return st
+		}
+		st.release()
+	}
+}
+
+func (st *state) release() {
+	if st.active.Add(-1) == 0 && st.retiring.Load() {
+		st.drainedOnce.Do(func() { close(st.drained) })
+	}
+}
+
+// retire marks st as replaced; drained closes when its last user is done.
+func (st *state) retire() {
+	st.retiring.Store(true)
+	if st.active.Load() == 0 {
+		st.drainedOnce.Do(func() { close(st.drained) })
+	}
 }
 
 // New validates opts and returns a Server that is not yet listening. It
@@ -81,18 +151,23 @@ func New(opts Options) (*Server, error) {
 	}
 	var prefix [4]byte
 	_, _ = rand.Read(prefix[:])
-	s := &Server{base: o, idPrefix: hex.EncodeToString(prefix[:])}
+	s := &Server{
+		base:       o,
+		idPrefix:   hex.EncodeToString(prefix[:]),
+		startedAt:  time.Now(),
+		topTenants: newTenantTop(),
+	}
 	s.state.Store(newState(o))
 	s.maxConnsPerIP.Store(int64(o.MaxConnsPerIP))
 	s.errorLog = log.New(errorLogWriter{s}, "", 0)
 	s.tlsConfig = s.newTLSConfig()
 	s.access = newAccessLog(o.AccessLogBuffer, s.logger)
-	s.access.configure(o.AccessLog, o.AccessFormat)
+	s.access.configure(o.AccessLog, o.TenantAccessLog, o.AccessFormat)
 	return s, nil
 }
 
 func newState(o Options) *state {
-	return &state{opts: o, sites: o.Sites, certs: o.Certs, cgi: o.CGI}
+	return &state{opts: o, sites: o.Sites, certs: o.Certs, cgi: o.CGI, drained: make(chan struct{})}
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -114,73 +189,130 @@ func (s *Server) Start() error {
 	if s.started || s.stopped {
 		return errors.New("server: Start called twice or after Shutdown")
 	}
-	var httpsLn, httpLn net.Listener
-	var err error
-	if s.base.HTTPSAddr != "" {
-		if httpsLn, err = net.Listen("tcp", s.base.HTTPSAddr); err != nil {
-			return fmt.Errorf("server: listen https %s: %w", s.base.HTTPSAddr, err)
-		}
-	}
-	if s.base.HTTPAddr != "" {
-		if httpLn, err = net.Listen("tcp", s.base.HTTPAddr); err != nil {
-			if httpsLn != nil {
-				httpsLn.Close()
-			}
-			return fmt.Errorf("server: listen http %s: %w", s.base.HTTPAddr, err)
-		}
+	if err := s.rebindLocked(s.state.Load().opts); err != nil {
+		return err
 	}
 	s.started = true
-	if httpsLn != nil {
-		s.httpsAddr = httpsLn.Addr()
-		srv := s.newHTTPServer(http.HandlerFunc(s.ServeHTTP), true)
-		s.serve(srv, tls.NewListener(newListener(httpsLn, s), s.tlsConfig))
+	return nil
+}
+
+// rebindLocked makes the ports match o: an address that is new is bound
+// first (if any bind fails, every socket bound here is closed and nothing
+// changes); then the new sockets start serving, and only after that are
+// replaced ones closed and their servers drained. A port whose address is
+// unchanged keeps its socket, so no connection attempt is refused; if its
+// timeouts or limits changed, a new http.Server takes over the socket and
+// the old one drains. The caller holds lifeMu.
+func (s *Server) rebindLocked(o Options) error {
+	want := [2]string{o.HTTPAddr, o.HTTPSAddr}
+	var fresh [2]*listener
+	for i := range want {
+		if want[i] == "" || (s.ports[i] != nil && s.ports[i].addr == want[i]) {
+			continue
+		}
+		ln, err := net.Listen("tcp", want[i])
+		if err != nil {
+			for _, f := range fresh {
+				if f != nil {
+					f.Close()
+				}
+			}
+			return fmt.Errorf("server: listen %s %s: %w", portNames[i], want[i], err)
+		}
+		fresh[i] = newListener(ln, s)
 	}
-	if httpLn != nil {
-		s.httpAddr = httpLn.Addr()
-		srv := s.newHTTPServer(http.HandlerFunc(s.serveHTTPPort), false)
-		s.serve(srv, newListener(httpLn, s))
+	params := paramsOf(o)
+	for i := range want {
+		old := s.ports[i]
+		switch {
+		case fresh[i] != nil:
+			s.ports[i] = s.servePort(i, want[i], fresh[i], params)
+			if old != nil {
+				s.retireLocked(old, true)
+			}
+		case want[i] == "":
+			s.ports[i] = nil
+			if old != nil {
+				s.retireLocked(old, true)
+			}
+		case old.params != params:
+			s.ports[i] = s.servePort(i, old.addr, old.ln, params)
+			s.retireLocked(old, false)
+		}
 	}
 	return nil
 }
 
-// newHTTPServer configures an http.Server from the start-up Options.
-// WriteTimeout stays zero: the rolling deadline in responseWriter replaces
-// it. net/http bounds the TLS handshake by the smallest of ReadHeaderTimeout
-// and ReadTimeout (conn.serve sets the deadline before HandshakeContext), so
-// a client that connects and sends nothing is dropped after
-// ReadHeaderTimeout (THREATS TLS-09).
-func (s *Server) newHTTPServer(h http.Handler, secure bool) *http.Server {
-	o := s.base
+// servePort starts an http.Server for port i on ln.
+func (s *Server) servePort(i int, addr string, ln *listener, params serverParams) *port {
+	var (
+		h   http.Handler = http.HandlerFunc(s.serveHTTPPort)
+		cfg *tls.Config
+	)
+	if i == portHTTPS {
+		h, cfg = http.HandlerFunc(s.ServeHTTP), s.tlsConfig
+	}
+	srv := s.newHTTPServer(h, i == portHTTPS, params)
+	s.serve(srv, ln.newView(cfg))
+	return &port{addr: addr, ln: ln, srv: srv, params: params}
+}
+
+// retireLocked stops p's server from accepting and lets its requests
+// finish within the current ShutdownTimeout in the background; with
+// closeSocket the socket is closed too, so the address stops accepting at
+// once. Shutdown forces what is still draining. The caller holds lifeMu.
+func (s *Server) retireLocked(p *port, closeSocket bool) {
+	if closeSocket {
+		p.ln.Close()
+	}
+	s.retired = append(s.retired, p.srv)
+	timeout := s.state.Load().opts.ShutdownTimeout
+	s.drainGroup.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := p.srv.Shutdown(ctx); err != nil {
+			p.srv.Close()
+		}
+		s.lifeMu.Lock()
+		defer s.lifeMu.Unlock()
+		s.retired = slices.DeleteFunc(s.retired, func(r *http.Server) bool { return r == p.srv })
+	})
+}
+
+// newHTTPServer configures an http.Server. WriteTimeout stays zero: the
+// rolling deadline in responseWriter replaces it. net/http bounds the TLS
+// handshake by the smallest of ReadHeaderTimeout and ReadTimeout
+// (conn.serve sets the deadline before HandshakeContext), so a client that
+// connects and sends nothing is dropped after ReadHeaderTimeout (THREATS
+// TLS-09).
+func (s *Server) newHTTPServer(h http.Handler, secure bool, p serverParams) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(secure) // no cleartext HTTP/2 (h2c)
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		ReadTimeout:       o.ReadTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ReadHeaderTimeout: p.readHeaderTimeout,
+		ReadTimeout:       p.readTimeout,
+		IdleTimeout:       p.idleTimeout,
+		MaxHeaderBytes:    p.maxHeaderBytes,
 		ErrorLog:          s.errorLog,
 		Protocols:         &protos,
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams: o.MaxConcurrentStreams,
+			MaxConcurrentStreams: p.maxConcurrentStreams,
 			// A connection whose peer accepts no data for this long is
 			// closed, the HTTP/2 counterpart of the rolling deadline.
-			WriteByteTimeout: o.WriteTimeout,
+			WriteByteTimeout: p.writeTimeout,
 		},
 		ConnContext: connContext,
 	}
 }
 
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
-	s.servers = append(s.servers, srv)
-	s.serveGroup.Add(1)
-	go func() {
-		defer s.serveGroup.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	s.serveGroup.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.logger().Error("server: serve failed", "addr", ln.Addr().String(), "err", err)
 		}
-	}()
+	})
 }
 
 type connKey struct{}
@@ -198,17 +330,32 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // Addrs returns the bound addresses of the HTTP and HTTPS listeners; nil
-// for a listener that is disabled or not started.
+// for a listener that is disabled or not started. They change when a Swap
+// moves a listener.
 func (s *Server) Addrs() (httpAddr, httpsAddr net.Addr) {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	return s.httpAddr, s.httpsAddr
+	if p := s.ports[portHTTP]; p != nil {
+		httpAddr = p.ln.Addr()
+	}
+	if p := s.ports[portHTTPS]; p != nil {
+		httpsAddr = p.ln.Addr()
+	}
+	return httpAddr, httpsAddr
+}
+
+// Serving reports whether the Server has been started, is not shutting
+// down, and every configured listener is bound (a readiness check).
+func (s *Server) Serving() bool {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	return s.started && !s.stopped
 }
 
 // httpsPort is the port HTTP requests are redirected to.
 func (s *Server) httpsPort() string {
 	_, a := s.Addrs()
-	addr := s.base.HTTPSAddr
+	addr := s.state.Load().opts.HTTPSAddr
 	if a != nil {
 		addr = a.String()
 	}
@@ -219,40 +366,60 @@ func (s *Server) httpsPort() string {
 	return port
 }
 
-// Swap replaces the routing state with one built from opts: Sites, Certs,
+// Swap replaces the routing state with one built from opts. Sites, Certs,
 // CGI, Index, Listing, AllowACMEChallenge, RedirectHTTPS, WriteTimeout,
-// MaxConnsPerIP, MaxRanges, AccessLog, AccessFormat and Logger take effect
-// for requests and handshakes that start after Swap returns; requests in
-// flight finish with the state they started with, and no connection is
-// dropped.
+// MaxConnsPerIP, MaxRanges, AccessLog, TenantAccessLog, AccessFormat,
+// ShutdownTimeout and Logger take effect for requests and handshakes that
+// start after Swap returns; requests in flight finish with the state they
+// started with, and no connection is dropped.
 //
-// If opts is invalid, Swap returns the validation error and changes
-// nothing. If opts changes fields that are fixed once listening
-// (HTTPAddr, HTTPSAddr, ReadHeaderTimeout, ReadTimeout, IdleTimeout,
-// MaxHeaderBytes, MaxConcurrentStreams, AccessLogBuffer), those keep their
-// running values, everything else is applied, and the returned error wraps
-// [ErrRestartRequired] and names them.
+// A changed HTTPAddr or HTTPSAddr is rebound: the new address is bound and
+// serving before the old socket is closed, and requests in flight on the
+// old one finish within ShutdownTimeout. Changed ReadHeaderTimeout,
+// ReadTimeout, IdleTimeout, MaxHeaderBytes or MaxConcurrentStreams apply to
+// connections accepted after Swap: a new http.Server takes over the same
+// socket and the old one drains the same way.
+//
+// If opts is invalid or a new address cannot be bound, Swap returns the
+// error and changes nothing. AccessLogBuffer cannot change: if opts changes
+// it, everything else is applied and the returned error wraps
+// [ErrRestartRequired].
 //
 // A previous AccessLog writer may still receive the batch being written
 // when Swap returns; close it a little later, not at once.
 func (s *Server) Swap(opts Options) error {
+	_, err := s.SwapRetired(opts)
+	return err
+}
+
+// SwapRetired is [Server.Swap], also returning a channel that is closed
+// once no request or handshake is still using the replaced Options (it is
+// nil when Swap changed nothing). Close the replaced Sites, Certs and CGI
+// after it closes: closing a CGI runner at once would kill the scripts of
+// requests still in flight.
+func (s *Server) SwapRetired(opts Options) (<-chan struct{}, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
-	fixed := restartFields(s.base, o)
-	if o.AccessLogBuffer != s.base.AccessLogBuffer {
-		fixed = append(fixed, "AccessLogBuffer")
+	s.lifeMu.Lock()
+	if s.started && !s.stopped {
+		err = s.rebindLocked(o)
 	}
-	s.state.Store(newState(o))
+	s.lifeMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	old := s.state.Swap(newState(o))
+	old.retire()
 	s.maxConnsPerIP.Store(int64(o.MaxConnsPerIP))
-	s.access.configure(o.AccessLog, o.AccessFormat)
-	if len(fixed) > 0 {
-		return fmt.Errorf("%w for %s", ErrRestartRequired, strings.Join(fixed, ", "))
+	s.access.configure(o.AccessLog, o.TenantAccessLog, o.AccessFormat)
+	if o.AccessLogBuffer != s.base.AccessLogBuffer {
+		return old.drained, fmt.Errorf("%w for AccessLogBuffer", ErrRestartRequired)
 	}
-	return nil
+	return old.drained, nil
 }
 
 // Shutdown stops the listeners at once, waits for in-flight requests to
@@ -262,8 +429,15 @@ func (s *Server) Swap(opts Options) error {
 // CGI runner's to stop.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.lifeMu.Lock()
-	servers := s.servers
 	s.stopped = true
+	var servers []*http.Server
+	for _, p := range s.ports {
+		if p != nil {
+			p.ln.Close() // refuse new connections at once
+			servers = append(servers, p.srv)
+		}
+	}
+	servers = append(servers, s.retired...)
 	s.lifeMu.Unlock()
 
 	errs := make([]error, len(servers))
@@ -277,6 +451,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	s.drainGroup.Wait()
 	s.serveGroup.Wait()
 
 	flushCtx := ctx
@@ -290,16 +465,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Stats returns the counters.
-func (s *Server) Stats() Stats {
-	return Stats{
-		AccessLogDropped:     s.access.dropped.Load(),
-		AccessLogWriteErrors: s.access.writeErrors.Load(),
-		ConnsRefused:         s.connsRefused.Load(),
-		Panics:               s.panics.Load(),
-	}
-}
-
 // errorLogWriter bridges http.Server.ErrorLog to the current slog logger.
 // Unlike slog.NewLogLogger it picks the level per message: TLS handshake
 // failures are the daily noise of scanners and clients with unknown SNI
@@ -311,6 +476,7 @@ func (w errorLogWriter) Write(p []byte) (int, error) {
 	level := slog.LevelWarn
 	if strings.HasPrefix(msg, "http: TLS handshake error") {
 		level = slog.LevelDebug
+		w.s.metrics.tlsErrors.Add(1)
 	}
 	w.s.logger().Log(context.Background(), level, msg, "source", "net/http")
 	return len(p), nil

@@ -403,11 +403,11 @@ func TestSwap(t *testing.T) {
 		t.Fatalf("after Swap: /sub/ = %d %q, want a listing", resp.StatusCode, body)
 	}
 
-	next.HTTPAddr = "127.0.0.1:1"
+	next.AccessLogBuffer = 7
 	next.Listing = false
 	err := f.srv.Swap(next)
-	if !errors.Is(err, ErrRestartRequired) || !strings.Contains(err.Error(), "HTTPAddr") {
-		t.Fatalf("Swap with a new address: err = %v, want ErrRestartRequired naming HTTPAddr", err)
+	if !errors.Is(err, ErrRestartRequired) || !strings.Contains(err.Error(), "AccessLogBuffer") {
+		t.Fatalf("Swap with a new AccessLogBuffer: err = %v, want ErrRestartRequired naming it", err)
 	}
 	if resp, _ := f.get(c, "GET", "https://a.test/sub/"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("the other fields must still apply: /sub/ = %d, want 403", resp.StatusCode)

@@ -68,6 +68,9 @@ func openInRoot(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
+	if err == nil {
+		err = checkOthersAccess(root, name, fi)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err

@@ -49,6 +49,13 @@ func (s *Server) newTLSConfig() *tls.Config {
 	}
 	cfg.GetConfigForClient = s.recordHello
 	cfg.GetCertificate = s.certificateForHello
+	// VerifyConnection runs on the server near the end of every handshake,
+	// full or resumed, once a certificate was chosen: the count of
+	// handshakes that got past certificate selection.
+	cfg.VerifyConnection = func(tls.ConnectionState) error {
+		s.metrics.handshake.Add(1)
+		return nil
+	}
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		ss.Extra = append(ss.Extra, []byte(sessionTag+canonicalSNI(cs.ServerName)))
 		return cfg.EncryptTicket(cs, ss)
@@ -103,10 +110,13 @@ func (s *Server) recordHello(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	if !ok {
 		return nil, nil
 	}
-	cert, err := s.state.Load().certs.Lookup(hello.Context(), hello.ServerName)
+	st := s.acquire()
+	cert, err := st.certs.Lookup(hello.Context(), hello.ServerName)
+	st.release()
 	if err == nil && cert == nil {
 		err = certs.ErrNotFound
 	}
+	s.metrics.countHello(hello.ServerName, err)
 	c.hello.Store(&helloResult{cert: cert, err: err})
 	if err != nil {
 		return s.noResumeConfig, nil
@@ -121,7 +131,10 @@ func (s *Server) certificateForHello(hello *tls.ClientHelloInfo) (*tls.Certifica
 		res = c.hello.Load()
 	}
 	if res == nil {
-		cert, err := s.state.Load().certs.Lookup(hello.Context(), hello.ServerName)
+		st := s.acquire()
+		cert, err := st.certs.Lookup(hello.Context(), hello.ServerName)
+		st.release()
+		s.metrics.countHello(hello.ServerName, err)
 		res = &helloResult{cert: cert, err: err}
 	}
 	switch {

@@ -79,7 +79,7 @@ func buildStore(cfg *conf.Config, logger *slog.Logger) (certs.Store, *certs.Redi
 
 // buildStack turns a validated configuration into running components. On
 // error everything already opened is closed.
-func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer) (st *stack, err error) {
+func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer, hooks stackHooks) (st *stack, err error) {
 	st = &stack{cfg: cfg}
 	defer func() {
 		if err != nil {
@@ -114,8 +114,12 @@ func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer) (st *st
 		return nil, err
 	}
 
+	managerStore := st.store
+	if hooks.wrapStore != nil {
+		managerStore = hooks.wrapStore(st.store)
+	}
 	mopts := certs.Options{
-		Store:         st.store,
+		Store:         managerStore,
 		CacheSize:     cfg.Certs.CacheSize,
 		TTL:           cfg.Certs.TTL,
 		NegativeTTL:   cfg.Certs.NegativeTTL,
@@ -143,9 +147,12 @@ func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer) (st *st
 
 	if st.redis != nil && !cfg.Certs.Preload {
 		resolver, manager := st.resolver, st.manager
-		st.sub, err = certs.NewSubscriber(st.redis,
-			certs.RouteInvalidations(manager.Invalidate, resolver.Forget),
-			manager.RevalidateAll)
+		route := certs.RouteInvalidations(manager.Invalidate, resolver.Forget)
+		if count := hooks.onInvalidation; count != nil {
+			next := route
+			route = func(name string) { count(); next(name) }
+		}
+		st.sub, err = certs.NewSubscriber(st.redis, route, manager.RevalidateAll)
 		if err != nil {
 			return nil, err
 		}
