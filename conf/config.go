@@ -231,6 +231,13 @@ type CGI struct {
 	// MinGID is the lowest gid a script may run as (default 1000; at least
 	// 1).
 	MinGID int `mapstructure:"min_gid"`
+	// AnonymousUser is the user (name or numeric uid) that scripts of sites
+	// owned by a uid below MinUID (root-owned, operator-managed sites such
+	// as the shipped examples) run as when the server is root; all such
+	// sites share it. "" refuses to run their scripts (403). Resolved when
+	// the configuration is loaded; ignored when the server is not root
+	// (default "nobody").
+	AnonymousUser string `mapstructure:"anonymous_user"`
 	// MaxBodyBytes caps the request body passed to a script; beyond it the
 	// request gets 413 (default 10485760).
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
@@ -254,6 +261,11 @@ type CGI struct {
 	// PassAuthorization passes the Authorization header as
 	// HTTP_AUTHORIZATION (default false, like Apache's CGIPassAuth).
 	PassAuthorization bool `mapstructure:"pass_authorization"`
+	// Launcher is the absolute path of the CGI launcher executable that
+	// starts every script (cmd/massvhost-cgi-launch, or massvhost itself).
+	// "" (the default) uses a massvhost-cgi-launch next to the massvhost
+	// binary if there is one, else the running massvhost binary.
+	Launcher string `mapstructure:"launcher"`
 	// Limits are the resource limits set on every script.
 	Limits CGILimits `mapstructure:"limits"`
 }

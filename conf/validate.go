@@ -339,6 +339,16 @@ func (c CGI) check(ck *checker) {
 			ck.bad(id.key, id.v, "must be in 1..%d (0 would allow root)", uint32(math.MaxUint32-1))
 		}
 	}
+	switch u := c.AnonymousUser; {
+	case u == "":
+	case u == "root" || strings.Trim(u, "0") == "":
+		ck.bad("cgi.anonymous_user", u, `must not be root ("" refuses root-owned sites instead)`)
+	case !validUserName(u):
+		ck.bad("cgi.anonymous_user", u, "must be a user name or a numeric uid")
+	}
+	if c.Launcher != "" && (!filepath.IsAbs(c.Launcher) || strings.ContainsRune(c.Launcher, 0)) {
+		ck.bad("cgi.launcher", c.Launcher, `must be an absolute path, or "" to find massvhost-cgi-launch beside massvhost`)
+	}
 	ck.atLeast("cgi.max_body_bytes", c.MaxBodyBytes, 0)
 	ck.atLeast("cgi.max_output_bytes", c.MaxOutputBytes, 1)
 	ck.atLeast("cgi.max_stderr_bytes", c.MaxStderrBytes, 0)
@@ -363,6 +373,21 @@ func (c CGI) check(ck *checker) {
 	ck.atLeast("cgi.limits.processes", int64(c.Limits.Processes), 1)
 	ck.atLeast("cgi.limits.open_files", int64(c.Limits.OpenFiles), 1)
 	ck.atLeast("cgi.limits.file_size", c.Limits.FileSize, 0)
+}
+
+// validUserName reports whether s can name a user: letters, digits, '.',
+// '_' and '-', not starting with '-', at most 64 bytes (or a numeric uid).
+func validUserName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '.' || c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func (l Log) check(ck *checker) {

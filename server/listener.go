@@ -88,6 +88,7 @@ func (l *listener) acceptLoop() {
 			c.Close()
 			continue
 		}
+		tuneConn(c)
 		if hook := l.srv.testHookAccepted; hook != nil {
 			hook(c)
 		}

@@ -67,6 +67,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 }
 
 func (r *runner) run() error {
+	// Signals are caught from the start: a SIGHUP sent as soon as the
+	// listening line appears must reload, not kill the process (the
+	// default action), and one sent earlier is handled once serving.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
 	cfg, err := r.load()
 	if err != nil {
 		return err
@@ -133,9 +140,6 @@ func (r *runner) run() error {
 		"store", cfg.Certs.Store, "version", versionString())
 	r.printListening()
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:

@@ -198,17 +198,30 @@ func (st *stack) Close() {
 	}
 }
 
-// buildCGI creates the CGI handler when cgi.enabled is set.
+// buildCGI creates the CGI handler when cgi.enabled is set. The launcher
+// path and, when the server is root, the anonymous user are resolved here,
+// at start and reload, never per request; the anonymous user is not looked
+// up without root, where it would not be used.
 func (st *stack) buildCGI(logger *slog.Logger) error {
 	c := st.cfg.CGI
 	if !c.Enabled {
 		return nil
+	}
+	launcher, err := resolveLauncher(c.Launcher, logger)
+	if err != nil {
+		return err
+	}
+	anonymous, err := anonymousIdentity(c.AnonymousUser, uint32(c.MinUID), uint32(c.MinGID))
+	if err != nil {
+		return err
 	}
 	h, err := cgi.New(cgi.Options{
 		Timeout:           c.Timeout,
 		Extensions:        c.Extensions,
 		MinUID:            uint32(c.MinUID),
 		MinGID:            uint32(c.MinGID),
+		Anonymous:         anonymous,
+		Launcher:          launcher,
 		MaxBodyBytes:      c.MaxBodyBytes,
 		MaxOutputBytes:    c.MaxOutputBytes,
 		MaxStderrBytes:    c.MaxStderrBytes,
