@@ -2,6 +2,8 @@ module massvhost
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7

@@ -338,6 +338,12 @@ func (m *Manager) Lookup(ctx context.Context, sni string) (*tls.Certificate, err
 		sni = m.defaultName
 	}
 	name, err := vhost.Normalize(sni)
+	if err == nil && strings.IndexByte(sni, ':') >= 0 {
+		// Normalize accepts the Host header's "name:port"; an SNI
+		// host_name never carries a port (RFC 6066 §3), so one that does
+		// is malformed like any other invalid name (THREATS TLS-02).
+		err = fmt.Errorf("%w: %q: a server name has no port", vhost.ErrInvalidName, sni)
+	}
 	if err != nil {
 		m.stats.invalidNames.Add(1)
 		return nil, fmt.Errorf("certs: lookup: %w", err)

@@ -106,26 +106,48 @@ func TestPolicy(t *testing.T) {
 	stat := func(mode uint32, uid, gid uint32) unix.Stat_t { return unix.Stat_t{Mode: mode, Uid: uid, Gid: gid} }
 	dir := func(perm uint32) unix.Stat_t { return stat(unix.S_IFDIR|perm, 20001, 20001) }
 	file := func(perm uint32) unix.Stat_t { return stat(unix.S_IFREG|perm, 20001, 20001) }
+	anon := Identity{UID: 65534, GID: 65534}
+	rootDir := func(perm uint32) unix.Stat_t { return stat(unix.S_IFDIR|perm, 0, 0) }
+	rootFile := func(perm uint32) unix.Stat_t { return stat(unix.S_IFREG|perm, 0, 0) }
+	rootSite := vhost.Site{Owner: 0, Group: 0}
 	tests := []struct {
 		name       string
 		privileged bool
+		anonymous  Identity
 		dirs       []unix.Stat_t
 		file       unix.Stat_t
 		site       vhost.Site
-		reason     string // "" = allowed
+		reason     string   // "" = allowed
+		runAs      Identity // checked when allowed and privileged
 	}{
-		{"root: ok", true, []unix.Stat_t{dir(0o755)}, file(0o755), site, ""},
-		{"root: 0700 script ok", true, []unix.Stat_t{dir(0o711)}, file(0o700), site, ""},
-		{"root: group-writable dir", true, []unix.Stat_t{dir(0o775)}, file(0o755), site, "group-writable"},
-		{"root: foreign file", true, []unix.Stat_t{dir(0o755)}, stat(unix.S_IFREG|0o755, 1, 20001), site, "owned by uid 1"},
-		{"root: min uid", true, []unix.Stat_t{dir(0o755)}, file(0o755), vhost.Site{Owner: 500, Group: 20001}, "below min_uid"},
-		{"user: group-writable allowed", false, []unix.Stat_t{dir(0o775)}, file(0o775), site, ""},
-		{"user: foreign owner allowed", false, []unix.Stat_t{stat(unix.S_IFDIR|0o755, 1, 1)}, stat(unix.S_IFREG|0o755, 1, 1), vhost.Site{}, ""},
-		{"user: world-writable dir", false, []unix.Stat_t{dir(0o757)}, file(0o755), site, "writable by others"},
-		{"user: world-writable file", false, []unix.Stat_t{dir(0o755)}, file(0o777), site, "writable by others"},
-		{"user: setuid", false, []unix.Stat_t{dir(0o755)}, file(0o4755), site, "setuid"},
-		{"user: not executable", false, []unix.Stat_t{dir(0o755)}, file(0o644), site, "not executable"},
-		{"user: executable by others only", false, []unix.Stat_t{dir(0o755)}, file(0o641), site, ""},
+		{name: "root: ok", privileged: true, dirs: []unix.Stat_t{dir(0o755)}, file: file(0o755), site: site, runAs: Identity{20001, 20001}},
+		{name: "root: 0700 script ok", privileged: true, dirs: []unix.Stat_t{dir(0o711)}, file: file(0o700), site: site, runAs: Identity{20001, 20001}},
+		{name: "root: group-writable dir", privileged: true, dirs: []unix.Stat_t{dir(0o775)}, file: file(0o755), site: site, reason: "group-writable"},
+		{name: "root: foreign file", privileged: true, dirs: []unix.Stat_t{dir(0o755)}, file: stat(unix.S_IFREG|0o755, 1, 20001), site: site, reason: "owned by uid 1"},
+		{name: "root: min uid", privileged: true, dirs: []unix.Stat_t{dir(0o755)}, file: file(0o755), site: vhost.Site{Owner: 500, Group: 20001}, reason: "below min_uid"},
+		{name: "root: script dir not searchable by owner", privileged: true, dirs: []unix.Stat_t{dir(0o755), dir(0o655)}, file: file(0o755), site: site, reason: "not searchable by uid 20001"},
+		{name: "root: root-owned site without anonymous", privileged: true, dirs: []unix.Stat_t{rootDir(0o755)}, file: rootFile(0o755), site: rootSite, reason: "tenant uid is 0"},
+		{name: "anonymous: root-owned site", privileged: true, anonymous: anon, dirs: []unix.Stat_t{rootDir(0o755)}, file: rootFile(0o755), site: rootSite, runAs: anon},
+		{name: "anonymous: system-owned site", privileged: true, anonymous: anon,
+			dirs: []unix.Stat_t{stat(unix.S_IFDIR|0o755, 33, 33)}, file: stat(unix.S_IFREG|0o755, 33, 33), site: vhost.Site{Owner: 33, Group: 33}, runAs: anon},
+		{name: "anonymous: tenant keeps its own uid", privileged: true, anonymous: anon, dirs: []unix.Stat_t{dir(0o755)}, file: file(0o755), site: site, runAs: Identity{20001, 20001}},
+		{name: "anonymous: tenant gid below min_gid still refused", privileged: true, anonymous: anon, dirs: []unix.Stat_t{dir(0o755)}, file: file(0o755), site: vhost.Site{Owner: 20001, Group: 100}, reason: "below min_gid"},
+		{name: "anonymous: script of another owner", privileged: true, anonymous: anon, dirs: []unix.Stat_t{rootDir(0o755)}, file: file(0o755), site: rootSite, reason: "owned by uid 20001"},
+		{name: "anonymous: group-writable script", privileged: true, anonymous: anon, dirs: []unix.Stat_t{rootDir(0o755)}, file: rootFile(0o775), site: rootSite, reason: "group-writable"},
+		{name: "anonymous: script not executable by others", privileged: true, anonymous: anon, dirs: []unix.Stat_t{rootDir(0o755)}, file: rootFile(0o750), site: rootSite, reason: "not executable by the anonymous uid 65534"},
+		{name: "anonymous: script executable through its group", privileged: true, anonymous: anon,
+			dirs: []unix.Stat_t{stat(unix.S_IFDIR|0o750, 0, 65534)}, file: stat(unix.S_IFREG|0o750, 0, 65534), site: vhost.Site{Owner: 0, Group: 65534}, runAs: anon},
+		{name: "anonymous: script dir not searchable", privileged: true, anonymous: anon, dirs: []unix.Stat_t{rootDir(0o700)}, file: rootFile(0o755), site: rootSite, reason: "not searchable by uid 65534"},
+		{name: "anonymous: site owned by the anonymous user", privileged: true, anonymous: anon,
+			dirs: []unix.Stat_t{stat(unix.S_IFDIR|0o755, 65534, 0)}, file: stat(unix.S_IFREG|0o755, 65534, 0), site: vhost.Site{Owner: 65534, Group: 0}, reason: "anonymous user's"},
+		{name: "user: group-writable allowed", dirs: []unix.Stat_t{dir(0o775)}, file: file(0o775), site: site},
+		{name: "user: foreign owner allowed", dirs: []unix.Stat_t{stat(unix.S_IFDIR|0o755, 1, 1)}, file: stat(unix.S_IFREG|0o755, 1, 1), site: vhost.Site{}},
+		{name: "user: root-owned site allowed", anonymous: anon, dirs: []unix.Stat_t{rootDir(0o755)}, file: rootFile(0o755), site: rootSite},
+		{name: "user: world-writable dir", dirs: []unix.Stat_t{dir(0o757)}, file: file(0o755), site: site, reason: "writable by others"},
+		{name: "user: world-writable file", dirs: []unix.Stat_t{dir(0o755)}, file: file(0o777), site: site, reason: "writable by others"},
+		{name: "user: setuid", dirs: []unix.Stat_t{dir(0o755)}, file: file(0o4755), site: site, reason: "setuid"},
+		{name: "user: not executable", dirs: []unix.Stat_t{dir(0o755)}, file: file(0o644), site: site, reason: "not executable"},
+		{name: "user: executable by others only", dirs: []unix.Stat_t{dir(0o755)}, file: file(0o641), site: site},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,11 +155,13 @@ func TestPolicy(t *testing.T) {
 			for range tc.dirs {
 				s.dirNames = append(s.dirNames, "/t/cgi-bin")
 			}
-			p := policy{privileged: tc.privileged, minUID: 1000, minGID: 1000}
-			_, rf := p.check(s, tc.site)
+			p := policy{privileged: tc.privileged, minUID: 1000, minGID: 1000, anonymous: tc.anonymous}
+			id, rf := p.check(s, tc.site)
 			switch {
 			case tc.reason == "" && rf != nil:
 				t.Fatalf("refused: %v", rf)
+			case tc.reason == "" && id != tc.runAs:
+				t.Fatalf("runs as %+v, want %+v", id, tc.runAs)
 			case tc.reason != "" && (rf == nil || !strings.Contains(rf.reason, tc.reason)):
 				t.Fatalf("got %v, want a refusal mentioning %q", rf, tc.reason)
 			case rf != nil && rf.status != http.StatusForbidden:

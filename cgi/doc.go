@@ -35,40 +35,42 @@
 // Go's SysProcAttr sets credentials but no resource limits, and a limit set
 // with prlimit after Start is set too late: the script is already running.
 // So every script is started through a launcher (package
-// massvhost/cgi/launch), by default the massvhost binary itself re-executed
-// as "massvhost cgi-launch" ([Launch]), as suEXEC sits between Apache and
-// the script. In the new process, on one locked thread and with raw system
-// calls only, it sets RLIMIT_NPROC, clears the supplementary groups, sets
-// gid and uid, drops every capability (and checks that uid 0 cannot be
-// regained), moves into the script's directory through the descriptor the
-// server checked, verifies that the script there is still the file (device
-// and inode) that was checked, sets umask 022, marks every descriptor but
-// 0-2 close-on-exec, resets signal dispositions and mask, sets the other
-// limits and RLIMIT_CORE=0, and execs the script. The limits are therefore
-// in force from the script's first instruction, and the identity check and
-// the exec see the same file. Failures come back on a status pipe as a
-// stage and an errno, so that EAGAIN from RLIMIT_NPROC becomes 503 and a
-// script swapped after the check becomes 403, never a confusing 502.
+// massvhost/cgi/launch), as suEXEC sits between Apache and the script:
+// [Options.Launcher], by default the running binary re-executed as
+// "<binary> cgi-launch" ([Launch]). The massvhost command points it at a
+// massvhost-cgi-launch binary (built from package launch alone) installed
+// beside it when there is one. In the new process, on one locked thread
+// and with raw system calls only, the launcher sets RLIMIT_NPROC, clears
+// the supplementary groups, sets gid and uid, drops every capability (and
+// checks that uid 0 cannot be regained), moves into the script's directory
+// through the descriptor the server checked, verifies that the script there
+// is still the file (device and inode) that was checked, sets umask 022,
+// marks every descriptor but 0-2 close-on-exec, resets signal dispositions
+// and mask, sets the other limits and RLIMIT_CORE=0, and execs the script.
+// The limits are therefore in force from the script's first instruction,
+// and the identity check and the exec see the same file. Failures come back
+// on a status pipe as a stage and an errno, so that EAGAIN from
+// RLIMIT_NPROC becomes 503 and a script swapped after the check becomes
+// 403, never a confusing 502.
 //
-// The price is a second exec, of a Go binary, per request. On a 2-vCPU
-// Firecracker VM (go1.26.8), BenchmarkSpawn, a trivial sh script through
-// ServeCGI, takes about 1.1 ms per request when os/exec starts the script
-// directly with SysProcAttr credentials (where no limit can be set) and
-// about 5 ms through the launcher. In CPU time per request: 1.3 ms direct,
-// 2.8 ms through a launcher binary built from package launch alone, 5.2 ms
-// through the test binary, 7.4 ms through the full massvhost binary. The
-// difference is the launcher process's Go runtime and package
-// initialization, nearly all of it page faults at about 9 us each in that
-// VM (perf stat: 660 faults and 4.9 ms of CPU to start massvhost, 200 and
-// 1.3 ms for the small launcher, 0.4 ms for sh), so it shrinks on bare
-// metal, and pointing Options.Launcher at a small launcher binary saves
-// most of it. It does not grow with the server's resident set: os/exec
-// forks with CLONE_VM|CLONE_VFORK, so neither spawn copies the server's page
-// tables, which is the cost that grows with a preloading server's RSS. The
-// alternatives are worse: prlimit after Start is racy (a fork bomb runs
-// before NPROC lands), a per-thread setrlimit trick cannot work (limits are
-// per process on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated
-// cgroup v2 tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
+// The price is a second exec, of a Go binary, per request, and it is all in
+// the launcher's start-up: the Go runtime, page faults on the binary, and
+// package initialization. BenchmarkSpawn (a trivial sh script through
+// ServeCGI, 2-vCPU VM, go1.26.8; docs/CGI.md has the command and every
+// figure) puts the CPU time of the launcher and script per request at about
+// 0.6 ms when os/exec starts the script directly (where no limit can be
+// set), 2.7 ms through massvhost-cgi-launch and 5 ms through the full
+// massvhost binary. The full binary starts its launcher from package
+// initialization (package massvhost/cgi/launch/early), before the packages
+// that need net, TLS, Redis or metrics initialize; that saves about a fifth
+// of its launcher cost, and a small launcher saves about half. None of it
+// grows with the server's resident set: os/exec forks with
+// CLONE_VM|CLONE_VFORK, so no spawn copies the server's page tables, which
+// is the cost that grows with a preloading server's RSS. The alternatives
+// are worse: prlimit after Start is racy (a fork bomb runs before NPROC
+// lands), a per-thread setrlimit trick cannot work (limits are per process
+// on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated cgroup v2
+// tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
 //
 // # Security model: what a tenant can and cannot do
 //
@@ -78,11 +80,19 @@
 // from the cgi-bin (or document root) down to the script and the script
 // itself must be owned by exactly that uid and gid, not writable by group or
 // others, and the script must be a regular, owner-executable, non-setuid,
-// non-setgid file, with uid and gid at least min_uid/min_gid. A failed check
-// answers 403 and logs the reason; the client sees only the status. Without
-// root there is no identity to switch to: scripts run as the server's user,
-// and only world-writable paths, setuid/setgid files and non-executable
-// files are refused (a group-writable tree is normal under a 002 umask).
+// non-setgid file, with uid and gid at least min_uid/min_gid. A site whose
+// document root belongs to a uid below min_uid (root, a system account: the
+// operator's own sites, the shipped examples) runs as [Options.Anonymous]
+// instead when one is set, after the same checks against that owner, so
+// the anonymous user can execute the site's code but not change it; all
+// such sites share that identity (and its RLIMIT_NPROC count), as all
+// scripts share www-data on an Apache without suEXEC, so they can signal
+// and read each other's processes and files the anonymous user may write.
+// Without Anonymous they are refused. A failed check answers 403 and logs
+// the reason; the client sees only the status. Without root there is no
+// identity to switch to: scripts run as the server's user, and only
+// world-writable paths, setuid/setgid files and non-executable files are
+// refused (a group-writable tree is normal under a 002 umask).
 //
 // A tenant's script can: read its request and the RFC 3875 variables,
 // HTTP_* variables for request headers (never Proxy, never Authorization

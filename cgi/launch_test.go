@@ -149,6 +149,9 @@ func TestLaunchDetectsSwappedScript(t *testing.T) {
 		t.Fatal(rf)
 	}
 	defer s.close()
+	if s.runAs, rf = h.policy.check(s, tn.site); rf != nil {
+		t.Fatal(rf)
+	}
 	// Replace the file after it was located and checked.
 	tn.install("env.cgi", "hello.cgi.new")
 	if err := os.Rename(tn.site.CGIBin+"/hello.cgi.new", tn.site.CGIBin+"/hello.cgi"); err != nil {

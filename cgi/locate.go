@@ -28,7 +28,7 @@ type script struct {
 	dirs       []unix.Stat_t // fstat of base, then of each directory below it
 	dirNames   []string      // absolute paths of dirs, for the log
 	file       unix.Stat_t
-	dirFD      int // O_PATH descriptor of dirPath; closed by close
+	dirFD      int      // O_PATH descriptor of dirPath; closed by close
 	runAs      Identity // set by the checks: who runs it when the server is root
 }
 

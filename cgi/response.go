@@ -25,7 +25,12 @@ type outcome struct {
 // run spawns the script, relays its response, and reaps it. Nothing it
 // started is left running when it returns.
 func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s *script, b *body) outcome {
-	c, rf := h.start(w, r, site, s, b, h.buildEnv(r, site, s, b.length))
+	env := h.buildEnv(r, site, s, b.length)
+	rf := checkEnvSize(env)
+	var c *child
+	if rf == nil {
+		c, rf = h.start(w, r, site, s, b, env)
+	}
 	if rf != nil {
 		h.answer(w, r, site, rf)
 		return outcome{}

@@ -36,6 +36,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) 
 	r = r.WithContext(context.WithValue(r.Context(), requestKey{}, rw))
 	defer s.finish(rw, r, st)
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	closeAfterChunked(rw, r)
 
 	redirect := plainPort && st.opts.RedirectHTTPS
 	var site vhost.Site

@@ -62,7 +62,7 @@ func (s *Server) newTLSConfig() *tls.Config {
 	}
 	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 		ss, err := cfg.DecryptTicket(identity, cs)
-		if err != nil || ss == nil {
+		if err != nil || ss == nil || !sessionBoundTo(ss, cs.ServerName) {
 			return nil, nil // ignore the ticket: full handshake
 		}
 		return ss, nil

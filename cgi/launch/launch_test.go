@@ -3,6 +3,7 @@ package launch
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,5 +135,36 @@ func TestReadStatus(t *testing.T) {
 	}
 	if s := (&Failure{Stage: StageScript, Errno: unix.ESTALE}).Error(); !strings.Contains(s, "script check") {
 		t.Errorf("Error() = %q", s)
+	}
+}
+
+// The launcher's cost is its binary's start-up, so this package (and the
+// small launcher binary built from it) must stay free of heavy imports:
+// only the standard library's basics and golang.org/x/sys/unix.
+func TestImportsStayLight(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	for _, pkg := range []string{".", "./early", "massvhost/cmd/massvhost-cgi-launch"} {
+		out, err := exec.Command(goCmd, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !strings.HasPrefix(dep, "massvhost/cgi/launch") && dep != "massvhost/cmd/massvhost-cgi-launch" && dep != "golang.org/x/sys/unix" {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+		std, err := exec.Command(goCmd, "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(std))
+		for _, heavy := range []string{"net", "net/http", "crypto/tls", "os/user", "log/slog", "encoding/json", "regexp", "text/template"} {
+			if slices.Contains(deps, heavy) {
+				t.Errorf("%s depends on %s", pkg, heavy)
+			}
+		}
 	}
 }
