@@ -123,14 +123,15 @@ func (l *listener) Close() error {
 // Addr returns the bound address.
 func (l *listener) Addr() net.Addr { return l.inner.Addr() }
 
-// newView returns a net.Listener for one http.Server, plain or wrapped in
-// TLS with cfg.
-func (l *listener) newView(cfg *tls.Config) net.Listener {
+// newView returns a view of l for one http.Server, and the net.Listener
+// that server accepts from: the view itself, or the view wrapped in TLS
+// with cfg.
+func (l *listener) newView(cfg *tls.Config) (*view, net.Listener) {
 	v := &view{l: l, closed: make(chan struct{})}
 	if cfg != nil {
-		return tls.NewListener(v, cfg)
+		return v, tls.NewListener(v, cfg)
 	}
-	return v
+	return v, v
 }
 
 // acquire counts a new connection from ip and reports whether it is within
@@ -167,14 +168,40 @@ type view struct {
 	closeOnce sync.Once
 }
 
+// Accept hands out the next connection of the shared socket. A view closed
+// by a retiring http.Server (a reload that changed timeouts) must not take
+// a connection any more: that server is shutting down and would drop it, so
+// a connection received while the view closes is handed back for the
+// view that replaced it.
 func (v *view) Accept() (net.Conn, error) {
 	select {
+	case <-v.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
 	case c := <-v.l.conns:
+		select {
+		case <-v.closed:
+			go v.l.requeue(c)
+			return nil, net.ErrClosed
+		default:
+		}
 		return c, nil
 	case <-v.closed:
 	case <-v.l.loopDone:
 	}
 	return nil, net.ErrClosed
+}
+
+// requeue gives c back to the views of the socket, or closes it when the
+// socket is closed.
+func (l *listener) requeue(c *conn) {
+	select {
+	case l.conns <- c:
+	case <-l.loopDone:
+		c.Close()
+	}
 }
 
 func (v *view) Close() error {

@@ -71,9 +71,14 @@ const (
 var portNames = [2]string{"http", "https"}
 
 // port is one listening socket and the http.Server currently serving it.
+// retireGrace is how long a retired http.Server keeps serving the
+// connections it accepted before its Shutdown starts (see retireLocked).
+const retireGrace = time.Second
+
 type port struct {
 	addr   string // as configured, e.g. "127.0.0.1:0"
 	ln     *listener
+	view   *view // srv's share of ln's connections
 	srv    *http.Server
 	params serverParams
 }
@@ -253,8 +258,9 @@ func (s *Server) servePort(i int, addr string, ln *listener, params serverParams
 		h, cfg = http.HandlerFunc(s.ServeHTTP), s.tlsConfig
 	}
 	srv := s.newHTTPServer(h, i == portHTTPS, params)
-	s.serve(srv, ln.newView(cfg))
-	return &port{addr: addr, ln: ln, srv: srv, params: params}
+	v, nl := ln.newView(cfg)
+	s.serve(srv, nl)
+	return &port{addr: addr, ln: ln, view: v, srv: srv, params: params}
 }
 
 // retireLocked stops p's server from accepting and lets its requests
@@ -265,9 +271,19 @@ func (s *Server) retireLocked(p *port, closeSocket bool) {
 	if closeSocket {
 		p.ln.Close()
 	}
+	// Stop handing p.srv new connections now, and let the ones it already
+	// holds finish their current request without keep-alive. Its Shutdown
+	// comes a moment later: net/http drops, unanswered, a connection whose
+	// first request is read after Shutdown began, and a client that
+	// connected just before the swap sends that request within
+	// milliseconds.
+	p.view.Close()
+	p.srv.SetKeepAlivesEnabled(false)
+	grace := min(p.params.readHeaderTimeout, retireGrace)
 	s.retired = append(s.retired, p.srv)
 	timeout := s.state.Load().opts.ShutdownTimeout
 	s.drainGroup.Go(func() {
+		time.Sleep(grace)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := p.srv.Shutdown(ctx); err != nil {
