@@ -41,6 +41,8 @@ type Config struct {
 	Server Server `mapstructure:"server"`
 	// Certs configures the certificate store and its in-memory cache.
 	Certs Certs `mapstructure:"certs"`
+	// ACME configures on-demand certificates from an ACME CA.
+	ACME ACME `mapstructure:"acme"`
 	// Redis configures the Redis connection used by the redis stores.
 	Redis Redis `mapstructure:"redis"`
 	// CGI configures script execution.
@@ -182,6 +184,66 @@ func (c Certs) UsesFiles() bool { return c.Store == StoreFiles || c.Store == Sto
 
 // UsesRedis reports whether the store talks to Redis.
 func (c Certs) UsesRedis() bool { return c.Store == StoreRedis || c.Store == StoreRedisFiles }
+
+// ACME is the "acme" section: certificates obtained on demand from an ACME
+// CA (Let's Encrypt by default) for tenants that have none, and renewed.
+// It replaces certs.local_ca; the two cannot both be on.
+type ACME struct {
+	// Enabled obtains certificates from the CA (default false).
+	Enabled bool `mapstructure:"enabled"`
+	// Directory is the CA's ACME directory URL (default Let's Encrypt
+	// production). It must be https, except on a loopback host.
+	Directory string `mapstructure:"directory"`
+	// Email is the account contact the CA writes to about expiring
+	// certificates and incidents (default "": none).
+	Email string `mapstructure:"email"`
+	// AcceptTerms records agreement to the CA's terms of service; required
+	// when Enabled (default false).
+	AcceptTerms bool `mapstructure:"accept_terms"`
+	// EABKID and EABHMACKey are the External Account Binding key ID and
+	// base64url HMAC key some CAs require; both or neither (default "").
+	// The key is never logged; see [Config.Redacted].
+	EABKID     string `mapstructure:"eab_kid"`
+	EABHMACKey string `mapstructure:"eab_hmac_key"`
+	// Challenges lists the challenge types in order of preference (default
+	// [tls-alpn-01, http-01]).
+	Challenges []string `mapstructure:"challenges"`
+	// CARoots is a PEM file of roots trusted for the CA's HTTPS endpoint,
+	// for a private CA (default "": the system roots).
+	CARoots string `mapstructure:"ca_roots"`
+	// Ask is a URL asked before each order with ?domain=NAME; only a 200
+	// allows the order (default "": no ask).
+	Ask string `mapstructure:"ask"`
+	// AskTimeout bounds one ask request (default 2s).
+	AskTimeout time.Duration `mapstructure:"ask_timeout"`
+	// HandshakeWait is how long the handshake that triggered an order waits
+	// for it (default 10s).
+	HandshakeWait time.Duration `mapstructure:"handshake_wait"`
+	// OrderTimeout bounds one order from start to stored certificate
+	// (default 2m).
+	OrderTimeout time.Duration `mapstructure:"order_timeout"`
+	// LockLease is the cluster-wide per-name issuance lock lease (default
+	// 30s).
+	LockLease time.Duration `mapstructure:"lock_lease"`
+	// RetryBackoff is the pause after a name's first failed order, doubled
+	// at each further failure up to MaxRetryBackoff (defaults 2m and 4h).
+	RetryBackoff    time.Duration `mapstructure:"retry_backoff"`
+	MaxRetryBackoff time.Duration `mapstructure:"max_retry_backoff"`
+	// RenewInterval is how often the renewal schedule is read (default
+	// 10m).
+	RenewInterval time.Duration `mapstructure:"renew_interval"`
+	// PerDomainRate and PerDomainBurst are orders per hour per registrable
+	// domain and the burst above it, per node (defaults 5 and 10).
+	PerDomainRate  float64 `mapstructure:"per_domain_rate"`
+	PerDomainBurst int     `mapstructure:"per_domain_burst"`
+	// GlobalRate and GlobalBurst are the same for all names (defaults 60
+	// and 30).
+	GlobalRate  float64 `mapstructure:"global_rate"`
+	GlobalBurst int     `mapstructure:"global_burst"`
+	// MaxConcurrentOrders caps the orders one node runs or waits for at
+	// once (default 20).
+	MaxConcurrentOrders int `mapstructure:"max_concurrent_orders"`
+}
 
 // Redis is the "redis" section.
 type Redis struct {
@@ -369,8 +431,12 @@ func (c *Config) Redacted() *Config {
 	r.Redis.Addrs = append([]string(nil), c.Redis.Addrs...)
 	r.CGI.Extensions = append([]string(nil), c.CGI.Extensions...)
 	r.CGI.PassEnv = append([]string(nil), c.CGI.PassEnv...)
+	r.ACME.Challenges = append([]string(nil), c.ACME.Challenges...)
 	if r.Redis.Password != "" {
 		r.Redis.Password = "REDACTED"
+	}
+	if r.ACME.EABHMACKey != "" {
+		r.ACME.EABHMACKey = "REDACTED"
 	}
 	return &r
 }

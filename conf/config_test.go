@@ -130,6 +130,10 @@ func TestRedacted(t *testing.T) {
 	if Default().Redacted().Redis.Password != "" {
 		t.Error("an empty password must stay empty")
 	}
+	c.ACME.EABHMACKey = "c2VjcmV0"
+	if r := c.Redacted(); r.ACME.EABHMACKey != "REDACTED" || c.ACME.EABHMACKey != "c2VjcmV0" {
+		t.Errorf("Redacted: EAB key copy %q, original %q", r.ACME.EABHMACKey, c.ACME.EABHMACKey)
+	}
 }
 
 func TestSuggest(t *testing.T) {

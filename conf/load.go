@@ -362,6 +362,7 @@ func (c *Config) resolvePaths(base func(key string) string) {
 	abs("data_dir", &c.DataDir)
 	abs("sites.root", &c.Sites.Root)
 	abs("certs.dir", &c.Certs.Dir)
+	abs("acme.ca_roots", &c.ACME.CARoots)
 	if c.Log.AccessIsFile() {
 		abs("log.access", &c.Log.Access)
 	}

@@ -1,10 +1,12 @@
 package conf
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -222,6 +224,10 @@ func (c *Config) problems() []*keyError {
 	c.Sites.check(ck)
 	c.Server.check(ck)
 	c.Certs.check(ck)
+	c.ACME.check(ck)
+	if c.ACME.Enabled && c.Certs.LocalCA {
+		ck.bad("acme.enabled", c.ACME.Enabled, "cannot be combined with certs.local_ca: both would issue for names without a certificate; set certs.local_ca to false")
+	}
 	if c.Certs.UsesRedis() {
 		c.Redis.check(ck)
 	}
@@ -299,6 +305,79 @@ func (c Certs) check(ck *checker) {
 		ck.atLeast("certs.new_name_burst", int64(c.NewNameBurst), 0)
 	}
 	ck.hostName("certs.default", c.Default, true)
+}
+
+// check validates the acme section. Only enabled requires accept_terms;
+// every other key is checked either way, so a mistake shows before the
+// section is switched on.
+func (a ACME) check(ck *checker) {
+	if a.Enabled && !a.AcceptTerms {
+		ck.bad("acme.accept_terms", a.AcceptTerms, "must be true when acme.enabled is true: every account registration accepts the CA's terms of service")
+	}
+	if err := checkURL(a.Directory, true); err != nil {
+		ck.bad("acme.directory", a.Directory, "%s", err)
+	}
+	if (a.EABKID == "") != (a.EABHMACKey == "") {
+		ck.bad("acme.eab_kid", a.EABKID, "must be set together with acme.eab_hmac_key (both or neither)")
+	} else if a.EABHMACKey != "" {
+		if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMACKey, "=")); err != nil || len(k) == 0 {
+			// The key itself is a secret: not echoed.
+			ck.list = append(ck.list, &keyError{key: "acme.eab_hmac_key", msg: "must be base64url, as the CA hands it out"})
+		}
+	}
+	if len(a.Challenges) == 0 {
+		ck.bad("acme.challenges", a.Challenges, "must list at least one of tls-alpn-01, http-01")
+	}
+	for _, c := range a.Challenges {
+		ck.oneOf("acme.challenges", c, "tls-alpn-01", "http-01")
+	}
+	if a.Ask != "" {
+		if err := checkURL(a.Ask, false); err != nil {
+			ck.bad("acme.ask", a.Ask, "%s", err)
+		}
+	}
+	ck.positive("acme.ask_timeout", a.AskTimeout)
+	ck.positive("acme.handshake_wait", a.HandshakeWait)
+	ck.positive("acme.order_timeout", a.OrderTimeout)
+	ck.positive("acme.lock_lease", a.LockLease)
+	ck.positive("acme.retry_backoff", a.RetryBackoff)
+	ck.positive("acme.max_retry_backoff", a.MaxRetryBackoff)
+	if a.MaxRetryBackoff > 0 && a.MaxRetryBackoff < a.RetryBackoff {
+		ck.bad("acme.max_retry_backoff", a.MaxRetryBackoff, "must be at least acme.retry_backoff (%v)", a.RetryBackoff)
+	}
+	ck.positive("acme.renew_interval", a.RenewInterval)
+	for _, r := range []struct {
+		key string
+		v   float64
+	}{{"acme.per_domain_rate", a.PerDomainRate}, {"acme.global_rate", a.GlobalRate}} {
+		if !(r.v > 0) || math.IsInf(r.v, 0) {
+			ck.bad(r.key, r.v, "must be a positive number of orders per hour")
+		}
+	}
+	ck.atLeast("acme.per_domain_burst", int64(a.PerDomainBurst), 1)
+	ck.atLeast("acme.global_burst", int64(a.GlobalBurst), 1)
+	ck.atLeast("acme.max_concurrent_orders", int64(a.MaxConcurrentOrders), 1)
+}
+
+// checkURL reports why v is not an absolute http(s) URL with a host. With
+// httpsOnly, plain http is allowed only on a loopback host (a test CA).
+func checkURL(v string, httpsOnly bool) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+		return errors.New("must be an http or https URL with a host")
+	}
+	if httpsOnly && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return errors.New("must be an https URL (http only on a loopback host)")
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (r Redis) check(ck *checker) {

@@ -74,6 +74,28 @@ func TestValidate(t *testing.T) {
 		{name: "conns per ip negative", mutate: func(c *Config) { c.Server.MaxConnsPerIP = -1 }, wantErr: "server.max_conns_per_ip: must be at least 0, got -1"},
 		{name: "streams", mutate: func(c *Config) { c.Server.MaxConcurrentStreams = 0 }, wantErr: "server.max_concurrent_streams: must be at least 1, got 0"},
 
+		// ACME.
+		{name: "acme enabled", mutate: func(c *Config) { c.ACME.Enabled, c.ACME.AcceptTerms, c.Certs.LocalCA = true, true, false }},
+		{name: "acme without terms", mutate: func(c *Config) { c.ACME.Enabled, c.Certs.LocalCA = true, false }, wantErr: "acme.accept_terms: must be true when acme.enabled is true"},
+		{name: "acme with local ca", mutate: func(c *Config) { c.ACME.Enabled, c.ACME.AcceptTerms = true, true }, wantErr: "acme.enabled: cannot be combined with certs.local_ca"},
+		{name: "acme http directory", mutate: func(c *Config) { c.ACME.Directory = "http://acme.example.com/dir" }, wantErr: `acme.directory: must be an https URL (http only on a loopback host), got "http://acme.example.com/dir"`},
+		{name: "acme loopback http directory", mutate: func(c *Config) { c.ACME.Directory = "http://127.0.0.1:14000/dir" }},
+		{name: "acme directory not a URL", mutate: func(c *Config) { c.ACME.Directory = "letsencrypt" }, wantErr: "acme.directory: must be an http or https URL with a host"},
+		{name: "acme eab half", mutate: func(c *Config) { c.ACME.EABKID = "kid-1" }, wantErr: "acme.eab_kid: must be set together with acme.eab_hmac_key"},
+		{name: "acme eab both", mutate: func(c *Config) { c.ACME.EABKID, c.ACME.EABHMACKey = "kid-1", "c2VjcmV0LWtleQ" }},
+		{name: "acme eab not base64", mutate: func(c *Config) { c.ACME.EABKID, c.ACME.EABHMACKey = "kid-1", "not base64!" }, wantErr: "acme.eab_hmac_key: must be base64url"},
+		{name: "acme no challenges", mutate: func(c *Config) { c.ACME.Challenges = nil }, wantErr: "acme.challenges: must list at least one"},
+		{name: "acme http-01 only", mutate: func(c *Config) { c.ACME.Challenges = []string{"http-01"} }},
+		{name: "acme dns-01", mutate: func(c *Config) { c.ACME.Challenges = []string{"dns-01"} }, wantErr: `acme.challenges: must be one of tls-alpn-01, http-01, got "dns-01"`},
+		{name: "acme ask", mutate: func(c *Config) { c.ACME.Ask = "http://127.0.0.1:5555/allow" }},
+		{name: "acme ask not a URL", mutate: func(c *Config) { c.ACME.Ask = "/allow" }, wantErr: `acme.ask: must be an http or https URL with a host, got "/allow"`},
+		{name: "acme wait zero", mutate: func(c *Config) { c.ACME.HandshakeWait = 0 }, wantErr: "acme.handshake_wait: must be a positive duration, got 0s"},
+		{name: "acme backoff order", mutate: func(c *Config) { c.ACME.MaxRetryBackoff = time.Minute }, wantErr: "acme.max_retry_backoff: must be at least acme.retry_backoff"},
+		{name: "acme rate zero", mutate: func(c *Config) { c.ACME.GlobalRate = 0 }, wantErr: "acme.global_rate: must be a positive number of orders per hour, got 0"},
+		{name: "acme rate NaN", mutate: func(c *Config) { c.ACME.PerDomainRate = math.NaN() }, wantErr: "acme.per_domain_rate: must be a positive number"},
+		{name: "acme burst zero", mutate: func(c *Config) { c.ACME.PerDomainBurst = 0 }, wantErr: "acme.per_domain_burst: must be at least 1, got 0"},
+		{name: "acme orders zero", mutate: func(c *Config) { c.ACME.MaxConcurrentOrders = 0 }, wantErr: "acme.max_concurrent_orders: must be at least 1, got 0"},
+
 		// Certs.
 		{name: "cache size", mutate: func(c *Config) { c.Certs.CacheSize = -3 }, wantErr: "conf: certs.cache_size: must be at least 1, got -3"},
 		{name: "store", mutate: func(c *Config) { c.Certs.Store = "Files" }, wantErr: `certs.store: must be one of files, redis, redis+files, got "Files"`},

@@ -114,6 +114,16 @@ type Options struct {
 	// AllowACMEChallenge serves files under /.well-known/acme-challenge/
 	// from the docroot, the one exception to "dot segments answer 404".
 	AllowACMEChallenge bool
+	// ACMEHTTP, if set, sees every request on the HTTP listener first,
+	// before redirect to HTTPS, Host resolution and 421: the CA's HTTP-01
+	// validation names a host that may have no site yet and must not be
+	// redirected. It returns true when it answered the request
+	// (certs.ACME.HTTPChallenge).
+	ACMEHTTP func(w http.ResponseWriter, r *http.Request) bool
+	// ACMETLSALPN, if set, answers TLS-ALPN-01 validation handshakes
+	// (certs.IsTLSALPNHello) instead of the tenant certificate lookup
+	// (certs.ACME.TLSALPNConfig). An error fails the handshake.
+	ACMETLSALPN func(hello *tls.ClientHelloInfo) (*tls.Config, error)
 
 	// ReadHeaderTimeout bounds reading the request headers, and the TLS
 	// handshake (which gets the smaller of this and ReadTimeout); if zero,

@@ -37,6 +37,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) 
 	defer s.finish(rw, r, st)
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	closeAfterChunked(rw, r)
+	if plainPort && st.opts.ACMEHTTP != nil && st.opts.ACMEHTTP(rw, r) {
+		return
+	}
 
 	redirect := plainPort && st.opts.RedirectHTTPS
 	var site vhost.Site

@@ -106,11 +106,18 @@ func sessionBoundTo(ss *tls.SessionState, sni string) bool {
 // must not resume a session for it now, and the full handshake then fails
 // with the right alert in certificateForHello.
 func (s *Server) recordHello(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := s.acquire()
+	if alpn := st.opts.ACMETLSALPN; alpn != nil && certs.IsTLSALPNHello(hello) {
+		// A CA's validation handshake: it gets the challenge certificate or
+		// fails, never a tenant certificate (RFC 8737 §3).
+		st.release()
+		return alpn(hello)
+	}
 	c, ok := hello.Conn.(*conn)
 	if !ok {
+		st.release()
 		return nil, nil
 	}
-	st := s.acquire()
 	cert, err := st.certs.Lookup(hello.Context(), hello.ServerName)
 	st.release()
 	if err == nil && cert == nil {

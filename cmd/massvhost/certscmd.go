@@ -27,7 +27,8 @@ Subcommands:
   rm NAME                                     delete a pair
   ls [--match GLOB]                           list stored names
   import DIR [--dry-run] [--force]            import <name>.crt/.key files or a certbot live/ tree
-  expiring [--within 30d]                     list certificates expiring soon (and broken ones)`
+  expiring [--within 30d]                     list certificates expiring soon (and broken ones)
+  renew NAME                                  obtain a new certificate from the ACME CA now`
 
 // storeCommand loads the configuration and opens its certificate store for
 // an admin subcommand. The returned func closes it.
@@ -68,10 +69,10 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usageError("missing subcommand (put, get, rm, ls, import, expiring)")
+		return usageError("missing subcommand (put, get, rm, ls, import, expiring, renew)")
 	}
 	sub, rest := fs.Arg(0), fs.Args()[1:]
-	wantArgs := map[string]int{"put": 1, "get": 1, "rm": 1, "ls": 0, "import": 1, "expiring": 0}
+	wantArgs := map[string]int{"put": 1, "get": 1, "rm": 1, "ls": 0, "import": 1, "expiring": 0, "renew": 1}
 	n, ok := wantArgs[sub]
 	if !ok {
 		return usageError("unknown subcommand %q", sub)
@@ -90,6 +91,9 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if sub == "renew" {
+		return runRenew(fs, *configPath, rest[0], stdout)
+	}
 	store, closeStore, err := storeCommand(fs, *configPath)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type stack struct {
 	store    certs.Store
 	redis    *certs.RedisStore // nil unless the store uses Redis
 	manager  *certs.Manager
+	acme     *certs.ACME // nil unless acme.enabled
 	sub      *certs.Subscriber
 	cgi      *cgi.Handler
 	// srv is the server the stack serves in, set by attach; CGI internal
@@ -139,11 +140,31 @@ func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer, hooks s
 		mopts.Issuer = ca
 		mopts.HostPolicy = tenantPolicy(st.resolver)
 	}
+	var managerRef atomic.Pointer[certs.Manager]
+	if cfg.ACME.Enabled {
+		st.acme, err = buildACME(cfg, acmeSetup{store: st.store, redis: st.redis, resolver: st.resolver, manager: &managerRef, logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if !cfg.Certs.Preload {
+			mopts.Issuer = st.acme
+			mopts.HostPolicy = st.acme.HostPolicy()
+			mopts.IssueTimeout = acmeIssueTimeout(cfg)
+		}
+	}
 	st.manager, err = certs.NewManager(mopts)
 	if err != nil {
+		if st.acme != nil {
+			st.acme.Close()
+		}
 		return nil, err
 	}
+	managerRef.Store(st.manager)
 	st.closers = append(st.closers, st.manager.Close)
+	if st.acme != nil {
+		// After the manager: it calls Issue until it is closed.
+		st.closers = append(st.closers, st.acme.Close)
+	}
 
 	if st.redis != nil && !cfg.Certs.Preload {
 		resolver, manager := st.resolver, st.manager
@@ -292,6 +313,10 @@ func (st *stack) buildServerOptions(logger *slog.Logger, access io.Writer) (serv
 	}
 	if st.cgi != nil {
 		o.CGI = cgiRunner{st.cgi}
+	}
+	if st.acme != nil {
+		o.ACMEHTTP = st.acme.HTTPChallenge
+		o.ACMETLSALPN = st.acme.TLSALPNConfig
 	}
 	return o, nil
 }
