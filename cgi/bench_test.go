@@ -26,7 +26,7 @@ import (
 // and script processes (getrusage RUSAGE_CHILDREN), and cpu-ms/op, that
 // plus this process's own: the cost that multiplies with the request rate.
 //
-//	go test -run '^$' -bench Spawn -benchtime 2000x -count 6 ./cgi/
+//	go test -run '^$' -bench Spawn -benchtime 1000x -count 6 ./cgi/
 func BenchmarkSpawn(b *testing.B) {
 	for _, mode := range []struct {
 		name   string

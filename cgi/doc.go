@@ -56,21 +56,20 @@
 // The price is a second exec, of a Go binary, per request, and it is all in
 // the launcher's start-up: the Go runtime, page faults on the binary, and
 // package initialization. BenchmarkSpawn (a trivial sh script through
-// ServeCGI, 2-vCPU VM, go1.26.8; docs/CGI.md has the command and every
-// figure) puts the CPU time of the launcher and script per request at about
-// 0.6 ms when os/exec starts the script directly (where no limit can be
-// set), 2.7 ms through massvhost-cgi-launch and 5 ms through the full
-// massvhost binary. The full binary starts its launcher from package
-// initialization (package massvhost/cgi/launch/early), before the packages
-// that need net, TLS, Redis or metrics initialize; that saves about a fifth
-// of its launcher cost, and a small launcher saves about half. None of it
-// grows with the server's resident set: os/exec forks with
-// CLONE_VM|CLONE_VFORK, so no spawn copies the server's page tables, which
-// is the cost that grows with a preloading server's RSS. The alternatives
-// are worse: prlimit after Start is racy (a fork bomb runs before NPROC
-// lands), a per-thread setrlimit trick cannot work (limits are per process
-// on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated cgroup v2
-// tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
+// ServeCGI, 2-vCPU VM, go1.26.8; docs/CGI.md has the command, the
+// conditions and every figure) puts the CPU time of the launcher and script
+// per request at about 0.8 ms when os/exec starts the script directly
+// (where no limit can be set), 2.5 ms through massvhost-cgi-launch, and
+// 5.7 ms through the full massvhost binary, which was 8.4 ms before that
+// binary started its launcher from package initialization (package
+// massvhost/cgi/launch/early), ahead of the packages that need net, TLS,
+// Redis or metrics. None of it grows with the server's resident set:
+// os/exec forks with CLONE_VM|CLONE_VFORK, so no spawn copies the server's
+// page tables, which is the cost that grows with a preloading server's RSS.
+// The alternatives are worse: prlimit after Start is racy (a fork bomb runs
+// before NPROC lands), a per-thread setrlimit trick cannot work (limits are
+// per process on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated
+// cgroup v2 tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
 //
 // # Security model: what a tenant can and cannot do
 //

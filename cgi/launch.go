@@ -11,8 +11,8 @@ const LaunchCommand = launch.Command
 // resource limits before the script's first instruction. It returns the
 // exit status for the process, and returns at all only when the launch
 // failed. See package massvhost/cgi/launch for the argv contract. A binary
-// built from that package alone (cmd/massvhost-cgi-launch) starts in about
-// half the CPU time of the full server binary (set [Options.Launcher] to
+// built from that package alone (cmd/massvhost-cgi-launch) starts in less
+// than half the CPU time of the full server binary (set [Options.Launcher] to
 // it); a large binary that is its own launcher should import package
 // massvhost/cgi/launch/early, which runs the launcher from package
 // initialization, before most other packages initialize.

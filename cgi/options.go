@@ -123,8 +123,8 @@ type Options struct {
 	// until it execs the script, so it must be as trusted as the server
 	// binary. If empty, DefaultLauncher: the running binary itself, even if
 	// it was replaced on disk since start. A binary built from package
-	// launch alone (cmd/massvhost-cgi-launch) starts in about a third of
-	// the CPU time of the full server binary; see the package doc.
+	// launch alone (cmd/massvhost-cgi-launch) starts in less than half the
+	// CPU time of the full server binary; see the package doc.
 	Launcher string
 	// TempDir holds request bodies of unknown length that exceed 1 MiB
 	// while they are buffered. The files are unlinked at creation.

@@ -2,8 +2,8 @@
 // the program the server starts for every CGI script, which sets the
 // script's identity and resource limits and then execs it (package
 // massvhost/cgi/launch has the contract). It does the same as the hidden
-// "massvhost cgi-launch" subcommand, in about a third of the CPU time,
-// because it links nothing else.
+// "massvhost cgi-launch" subcommand in less than half the CPU time, because
+// it links nothing else (docs/CGI.md has the figures).
 //
 // Install it next to the massvhost binary (go install ./cmd/... does), or
 // name it with the cgi.launcher key; with cgi.launcher "" the server uses it

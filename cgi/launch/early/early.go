@@ -10,9 +10,9 @@
 // package launch, runs its init before the packages that depend on net,
 // net/http or crypto/tls, and exits (through the script's execve) before
 // they initialize. In the massvhost binary that skips about a third of the
-// package initializers and a fifth of the launcher's CPU time; a binary
-// built from package launch alone (cmd/massvhost-cgi-launch) is still
-// cheaper, because the runtime's own start-up grows with the binary.
+// package initializers and of the launcher's CPU time; a binary built from
+// package launch alone (cmd/massvhost-cgi-launch) is still cheaper, because
+// the runtime's own start-up grows with the binary.
 //
 // Import it for its side effect, from the main package only:
 //
