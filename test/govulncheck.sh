@@ -79,4 +79,4 @@ if [ "$scanned" != "$installed" ]; then
   echo "govulncheck: note: the standard library scanned is $scanned (go.mod's toolchain line);" \
     "builds use it only when GOTOOLCHAIN allows switching (auto), not with the installed $installed" >&2
 fi
-exec "$bin/govulncheck" -db "$dburl" "$@"
+"$bin/govulncheck" -db "$dburl" "$@"

@@ -67,11 +67,14 @@ func abuseWorld(t *testing.T) *world {
 	return w
 }
 
-// Bounds on tenant B's p99 under abuse as a multiple of its baseline
-// (median over rounds); see TestIsolationUnderAbuse.
+// maxP99Ratio bounds tenant B's p99 under abuse as a multiple of its
+// baseline p99 (the median over rounds), and latencyFloor is the smallest
+// baseline the ratio is taken against: below it, a p99 of 200 samples is
+// scheduler noise on a shared machine (sub-millisecond static pages). See
+// TestIsolationUnderAbuse.
 const (
-	maxStaticRatio = 5
-	maxCGIRatio    = 10
+	maxP99Ratio  = 10
+	latencyFloor = 10 * time.Millisecond
 )
 
 // fileSizeLimit is RLIMIT_FSIZE for the abuse tests: small, so the disk
@@ -157,7 +160,7 @@ func TestIsolationUnderAbuse(t *testing.T) {
 	latencies(c, 20, conc) // warm up: page cache, first spawn
 	abuseResults := map[string][]string{}
 	peakA := 0
-	var ratiosStatic, ratiosCGI []float64
+	var ratiosStatic, ratiosCGI, judgedStatic, judgedCGI []float64
 	const rounds = 3
 	for round := range rounds {
 		baseStatic, baseCGI, fails := latencies(c, n, conc)
@@ -171,9 +174,13 @@ func TestIsolationUnderAbuse(t *testing.T) {
 		if len(fails) > 0 {
 			t.Errorf("tenant B failed under abuse (%d): %q", len(fails), fails[:min(len(fails), 5)])
 		}
-		rs := float64(percentile(abStatic, 99)) / float64(max(percentile(baseStatic, 99), time.Millisecond))
-		rc := float64(percentile(abCGI, 99)) / float64(max(percentile(baseCGI, 99), time.Millisecond))
+		ratio := func(abused, base []time.Duration, floor time.Duration) float64 {
+			return float64(percentile(abused, 99)) / float64(max(percentile(base, 99), floor))
+		}
+		rs, rc := ratio(abStatic, baseStatic, time.Microsecond), ratio(abCGI, baseCGI, time.Microsecond)
 		ratiosStatic, ratiosCGI = append(ratiosStatic, rs), append(ratiosCGI, rc)
+		judgedStatic = append(judgedStatic, ratio(abStatic, baseStatic, latencyFloor))
+		judgedCGI = append(judgedCGI, ratio(abCGI, baseCGI, latencyFloor))
 		t.Logf("round %d: B static p50/p99 baseline %v/%v, under abuse %v/%v (p99 ratio %.2f)", round+1,
 			percentile(baseStatic, 50).Round(time.Microsecond), percentile(baseStatic, 99).Round(time.Microsecond),
 			percentile(abStatic, 50).Round(time.Microsecond), percentile(abStatic, 99).Round(time.Microsecond), rs)
@@ -181,15 +188,15 @@ func TestIsolationUnderAbuse(t *testing.T) {
 			percentile(baseCGI, 50).Round(time.Microsecond), percentile(baseCGI, 99).Round(time.Microsecond),
 			percentile(abCGI, 50).Round(time.Microsecond), percentile(abCGI, 99).Round(time.Microsecond), rc)
 	}
-	rs, rc := median(ratiosStatic), median(ratiosCGI)
-	t.Logf("median p99 ratio over %d rounds: static %.2f, CGI %.2f; tenant A peak process count %d (RLIMIT_NPROC 64)", rounds, rs, rc, peakA)
+	t.Logf("median p99 ratio over %d rounds: static %.2f, CGI %.2f (against a baseline of at least %v: %.2f, %.2f); tenant A peak process count %d (RLIMIT_NPROC 64)",
+		rounds, median(ratiosStatic), median(ratiosCGI), latencyFloor, median(judgedStatic), median(judgedCGI), peakA)
 	for _, script := range sortedKeys(abuseResults) {
 		res := abuseResults[script]
 		t.Logf("%s under abuse: %d runs, %s", script, len(res), statusCounts(res))
 	}
-	if rs > maxStaticRatio || rc > maxCGIRatio {
-		t.Errorf("tenant B's p99 grew beyond %dx (static) or %dx (CGI) its baseline under abuse (median ratios: static %.2f, CGI %.2f)",
-			maxStaticRatio, maxCGIRatio, rs, rc)
+	if rs, rc := median(judgedStatic), median(judgedCGI); rs > maxP99Ratio || rc > maxP99Ratio {
+		t.Errorf("tenant B's p99 grew beyond %dx its baseline under abuse (median ratios: static %.2f, CGI %.2f)",
+			maxP99Ratio, rs, rc)
 	}
 	if peakA > 64+8 { // RLIMIT_NPROC plus the launchers not yet switched to A
 		t.Errorf("tenant A reached %d processes, above RLIMIT_NPROC", peakA)

@@ -262,6 +262,12 @@ func (o *orch) setup() error {
 			o.mvErr = err
 			o.note("massvhost did not build, so no massvhost point was measured: %s", firstLine(err.Error()))
 		}
+		// The small CGI launcher beside the binary, as an installation has
+		// it (massvhost picks it up automatically).
+		launcher := filepath.Join(filepath.Dir(o.bin.massvhost), "massvhost-cgi-launch")
+		if _, err := runChecked(o.ctx, 5*time.Minute, o.repo, "go", "build", "-o", launcher, "./cmd/massvhost-cgi-launch"); err != nil {
+			o.note("massvhost-cgi-launch did not build; CGI goes through the massvhost binary itself: %s", firstLine(err.Error()))
+		}
 	}
 	if err := o.buildForkbench(); err != nil {
 		o.note("fork+exec baseline unavailable: %v", err)
