@@ -33,6 +33,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -41,6 +42,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -453,10 +455,10 @@ func writeTenant(o Options, ca *authority, host string, key crypto.Signer, keyFi
 			}
 		}
 	}
-	if err := os.Link(index, filepath.Join(site, "htdocs", "index.html")); err != nil {
+	if err := linkOrCopy(index, filepath.Join(site, "htdocs", "index.html")); err != nil {
 		return err
 	}
-	if err := os.Link(cgi, filepath.Join(site, "cgi-bin", "hello.cgi")); err != nil {
+	if err := linkOrCopy(cgi, filepath.Join(site, "cgi-bin", "hello.cgi")); err != nil {
 		return err
 	}
 	usage := x509.KeyUsageDigitalSignature
@@ -481,8 +483,24 @@ func writeTenant(o Options, ca *authority, host string, key crypto.Signer, keyFi
 	if err := os.WriteFile(base+".crt", chain, 0o644); err != nil {
 		return err
 	}
-	if err := os.Link(keyFile, base+".key"); err != nil {
+	return linkOrCopy(keyFile, base+".key")
+}
+
+// linkOrCopy hard-links src to dst, or copies it (with its mode) once src
+// has as many links as the filesystem allows (ext4: 65,000), which a
+// 100,000-tenant data set reaches.
+func linkOrCopy(src, dst string) error {
+	err := os.Link(src, dst)
+	if !errors.Is(err, syscall.EMLINK) {
 		return err
 	}
-	return nil
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, fi.Mode().Perm())
 }
