@@ -24,27 +24,21 @@ import (
 	"time"
 
 	"massvhost/test/certtest"
+	"massvhost/test/proctest"
 )
 
 // binary is the path of the massvhost binary built by TestMain.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "massvhost-e2e-")
+	bin, cleanup, err := proctest.Build()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "massvhost")
-	build := exec.Command("go", "build", "-o", binary, "massvhost/cmd/massvhost")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building massvhost:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"massvhost/test/proctest"
 )
 
 var enabled = flag.Bool("redisbench", false, "run the handshake measurements (starts redis-server and the massvhost binary)")
@@ -27,21 +29,14 @@ func TestMain(m *testing.M) {
 	if !*enabled {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "massvhost-redisbench-")
+	bin, cleanup, err := proctest.Build()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "redisbench:", err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "massvhost")
-	build := exec.Command("go", "build", "-o", binary, "massvhost/cmd/massvhost")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "redisbench: building massvhost:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
