@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -19,7 +18,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,51 +150,8 @@ func start(t *testing.T, cfg string, extraArgs ...string) *proc {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, ConfigPath: cfgPath, exited: make(chan struct{})}
-	args := append([]string{"serve", "--config", cfgPath}, extraArgs...)
-	p.cmd = exec.Command(binary, args...)
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = &lockedWriter{mu: &p.logMu, w: &p.log}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.logMu.Lock()
-			p.log.WriteString(line + "\n")
-			p.logMu.Unlock()
-			if m := listeningRE.FindStringSubmatch(line); m != nil && !sent {
-				ready <- [2]string{m[1], m[2]}
-				sent = true
-			}
-		}
-	}()
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("massvhost output:\n%s", p.Output())
-		}
-	})
-	select {
-	case addrs := <-ready:
-		p.HTTPAddr, p.HTTPSAddr = addrs[0], addrs[1]
-	case <-p.exited:
-		t.Fatalf("massvhost exited before listening: %v\n%s", p.waitErr, p.Output())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("massvhost did not report its listeners\n%s", p.Output())
-	}
+	p := startServe(t, procOptions{args: append([]string{"--config", cfgPath}, extraArgs...)})
+	p.ConfigPath = cfgPath
 	return p
 }
 
