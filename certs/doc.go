@@ -25,8 +25,10 @@
 //
 //  1. the positive LRU: a fresh entry is returned with no I/O;
 //  2. the negative cache: a recent "not found" or "invalid" is repeated;
-//  3. the new-name rate limit, which bounds store traffic from floods of
-//     random names;
+//  3. the new-name rate limits, which bound store traffic from floods of
+//     random names: first the client's share (per IP, IPv6 per /64, from
+//     the address [WithClient] put in ctx), so one client cannot spend the
+//     budget of all, then the global budget;
 //  4. one shared load per name (singleflight): the store under the exact
 //     name, then under the wildcard parent ("*.b.c" for "a.b.c"), then the
 //     [Issuer] if the [HostPolicy] allows the name, writing the new pair

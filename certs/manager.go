@@ -87,6 +87,18 @@ type Options struct {
 	// NewNameBurst is the burst allowed above NewNameRate; if zero, twice
 	// NewNameRate (at least 1).
 	NewNameBurst int
+	// NewNameRatePerIP limits, per client, the lookups NewNameRate counts,
+	// so that one client flooding random names cannot spend the whole
+	// budget and fail every other client's new names: a client over it is
+	// refused the way NewNameRate refuses, before taking a global token.
+	// The client is the IP address (IPv6: the /64) of the address ctx
+	// carries ([WithClient]; GetCertificate sets it); lookups without one
+	// are not limited per client. It applies only when NewNameRate is set;
+	// if zero, there is no per-client limit.
+	NewNameRatePerIP float64
+	// NewNameBurstPerIP is the burst allowed above NewNameRatePerIP; if
+	// zero, twice NewNameRatePerIP (at least 1).
+	NewNameBurstPerIP int
 
 	// Default is the host whose certificate answers clients that send no
 	// SNI. If empty, such handshakes fail.
@@ -119,9 +131,12 @@ type ManagerStats struct {
 	Unavailable  uint64 // loads that failed because the store (or issuer, or policy) could not answer
 	Invalid      uint64 // loads that found a pair failing validation
 	Expired      uint64 // loaded certificates outside their validity period (served anyway)
-	RateLimited  uint64 // new-name lookups refused by NewNameRate
-	Issued       uint64 // certificates minted by the Issuer
-	Evictions    uint64 // positive entries pushed out by CacheSize
+	RateLimited  uint64 // new-name lookups refused by NewNameRate or NewNameRatePerIP
+	// ClientRateLimited counts the RateLimited refusals due to
+	// NewNameRatePerIP (one client over its share).
+	ClientRateLimited uint64
+	Issued            uint64 // certificates minted by the Issuer
+	Evictions         uint64 // positive entries pushed out by CacheSize
 
 	Entries         int // positive entries (or preloaded certificates)
 	NegativeEntries int // negative entries, including expired ones not yet evicted
@@ -131,7 +146,7 @@ type ManagerStats struct {
 type counters struct {
 	hits, staleHits, misses, negativeHits, invalidNames atomic.Uint64
 	loads, notFound, unavailable, invalid, expired      atomic.Uint64
-	rateLimited, issued, evictions                      atomic.Uint64
+	rateLimited, clientRateLimited, issued, evictions   atomic.Uint64
 }
 
 // Manager picks the certificate for a TLS handshake by SNI, loading it from
@@ -152,6 +167,7 @@ type Manager struct {
 	cache    *lru.Cache[string, *entry]   // positive entries, by host and by wildcard store name
 	neg      *lru.Cache[string, negative] // negative entries, by host
 	newNames newNameLimiter
+	clients  *clientLimiter // nil: no per-client limit
 	logs     *logLimiter
 	group    singleflight.Group // one load per host in flight
 
@@ -237,6 +253,7 @@ func NewManager(opts Options) (*Manager, error) {
 		{"LookupTimeout", int64(opts.LookupTimeout)},
 		{"IssueTimeout", int64(opts.IssueTimeout)},
 		{"NewNameBurst", int64(opts.NewNameBurst)},
+		{"NewNameBurstPerIP", int64(opts.NewNameBurstPerIP)},
 	} {
 		if f.v < 0 {
 			bad("Options.%s must not be negative, got %d", f.name, f.v)
@@ -244,6 +261,9 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	if !(opts.NewNameRate >= 0) || math.IsInf(opts.NewNameRate, 1) {
 		bad("Options.NewNameRate must be a finite number ≥ 0, got %v", opts.NewNameRate)
+	}
+	if !(opts.NewNameRatePerIP >= 0) || math.IsInf(opts.NewNameRatePerIP, 1) {
+		bad("Options.NewNameRatePerIP must be a finite number ≥ 0, got %v", opts.NewNameRatePerIP)
 	}
 	var defaultName string
 	if opts.Default != "" {
@@ -282,6 +302,13 @@ func NewManager(opts Options) (*Manager, error) {
 		burst = max(1, int(min(2*opts.NewNameRate, math.MaxInt32)))
 	}
 	m.newNames = newNewNameLimiter(opts.NewNameRate, burst)
+	if opts.NewNameRate > 0 {
+		burst := opts.NewNameBurstPerIP
+		if burst == 0 {
+			burst = max(1, int(min(2*opts.NewNameRatePerIP, math.MaxInt32)))
+		}
+		m.clients = newClientLimiter(opts.NewNameRatePerIP, burst)
+	}
 	var err error
 	if m.cache, err = lru.New[string, *entry](orDefault(opts.CacheSize, DefaultCacheSize)); err != nil {
 		return nil, fmt.Errorf("certs: cache: %w", err)
@@ -308,13 +335,16 @@ func orDefault[T int | time.Duration](v, def T) T {
 
 // GetCertificate returns the certificate for hello's SNI; it has the
 // signature of tls.Config.GetCertificate. It is [Manager.Lookup] on
-// hello.Context(). Returning an error makes crypto/tls send an
+// hello.Context() carrying the client's address ([WithClient]). Returning an error makes crypto/tls send an
 // internal_error alert; a server that wants unrecognized_name for unknown
 // names calls Lookup from GetConfigForClient instead.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	ctx := hello.Context()
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if hello.Conn != nil {
+		ctx = WithClient(ctx, hello.Conn.RemoteAddr())
 	}
 	return m.Lookup(ctx, hello.ServerName)
 }
@@ -330,7 +360,8 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 // The error wraps vhost.ErrInvalidName (bad SNI), [ErrNotFound] (no
 // certificate, possibly remembered for NegativeTTL), [ErrInvalidCert] (the
 // store's pair is unusable) or [ErrUnavailable] (store down or slow, the
-// new-name rate limit, or ctx done before the load finished). ctx bounds
+// new-name rate limit or the client's share of it, or ctx done before the
+// load finished). The client is the one ctx carries ([WithClient]). ctx bounds
 // only this caller's wait: the load itself is shared with concurrent
 // lookups of the same name and runs to its own deadline.
 func (m *Manager) Lookup(ctx context.Context, sni string) (*tls.Certificate, error) {
@@ -371,6 +402,13 @@ func (m *Manager) Lookup(ctx context.Context, sni string) (*tls.Certificate, err
 	if n, ok := m.neg.Get(name); ok && now.Before(n.until) {
 		m.stats.negativeHits.Add(1)
 		return nil, n.err
+	}
+	// A new name: charge the client first, so that a client over its share
+	// does not spend the global budget (taken in load) for everyone.
+	if !m.clients.allow(ctx, now) {
+		m.stats.rateLimited.Add(1)
+		m.stats.clientRateLimited.Add(1)
+		return nil, fmt.Errorf("certs: lookup %q: %w: new-name rate limit of this client exceeded", name, ErrUnavailable)
 	}
 	return m.await(ctx, name, nil)
 }
@@ -433,21 +471,22 @@ func (m *Manager) RevalidateAll() {
 func (m *Manager) Stats() ManagerStats {
 	s := &m.stats
 	st := ManagerStats{
-		Hits:            s.hits.Load(),
-		StaleHits:       s.staleHits.Load(),
-		Misses:          s.misses.Load(),
-		NegativeHits:    s.negativeHits.Load(),
-		InvalidNames:    s.invalidNames.Load(),
-		Loads:           s.loads.Load(),
-		NotFound:        s.notFound.Load(),
-		Unavailable:     s.unavailable.Load(),
-		Invalid:         s.invalid.Load(),
-		Expired:         s.expired.Load(),
-		RateLimited:     s.rateLimited.Load(),
-		Issued:          s.issued.Load(),
-		Evictions:       s.evictions.Load(),
-		Entries:         m.cache.Len(),
-		NegativeEntries: m.neg.Len(),
+		Hits:              s.hits.Load(),
+		StaleHits:         s.staleHits.Load(),
+		Misses:            s.misses.Load(),
+		NegativeHits:      s.negativeHits.Load(),
+		InvalidNames:      s.invalidNames.Load(),
+		Loads:             s.loads.Load(),
+		NotFound:          s.notFound.Load(),
+		Unavailable:       s.unavailable.Load(),
+		Invalid:           s.invalid.Load(),
+		Expired:           s.expired.Load(),
+		RateLimited:       s.rateLimited.Load(),
+		ClientRateLimited: s.clientRateLimited.Load(),
+		Issued:            s.issued.Load(),
+		Evictions:         s.evictions.Load(),
+		Entries:           m.cache.Len(),
+		NegativeEntries:   m.neg.Len(),
 	}
 	if m.preload {
 		st.Entries = len(m.preloaded)

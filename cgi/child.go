@@ -133,6 +133,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		cmd.Stdin, c.stdin = rd, wr
 	}
 	if h.directExec {
+		// Without the launcher nothing joins the tenant's cgroup.
 		cmd.Path, cmd.Args, cmd.Dir = s.filename, []string{s.name}, s.dirPath
 		if h.policy.privileged {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: s.runAs.UID, Gid: s.runAs.GID, Groups: []uint32{}}
@@ -188,11 +189,13 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 }
 
 // launchSpec is the launcher invocation for s: identity when privileged,
-// and the configured limits (NPROC only with an identity switch, since the
+// the tenant's cgroups, no_new_privs when configured, and the configured
+// limits (NPROC only with an identity switch, since the
 // kernel counts processes per uid and the server's own would count
 // otherwise; the anonymous identity's count is shared by all its sites).
 func (h *Handler) launchSpec(s *script) *launch.Spec {
-	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name}
+	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name,
+		Cgroups: s.cgroups, NoNewPrivs: h.opts.NoNewPrivs}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
 		if v > 0 {

@@ -68,8 +68,27 @@
 // page tables, which is the cost that grows with a preloading server's RSS.
 // The alternatives are worse: prlimit after Start is racy (a fork bomb runs
 // before NPROC lands), a per-thread setrlimit trick cannot work (limits are
-// per process on Linux), and cgroups (CLONE_INTO_CGROUP) need a delegated
-// cgroup v2 tree and have no equivalent of RLIMIT_FSIZE or RLIMIT_NOFILE.
+// per process on Linux), and cgroups alone have no equivalent of
+// RLIMIT_FSIZE or RLIMIT_NOFILE; they complement the limits (next section).
+//
+// # Per-tenant cgroups
+//
+// rlimits cannot share CPU: a tenant running 64 busy processes gets 64
+// times the CPU of a tenant running one. With [Options.Cgroups] (on by
+// default when the server is root and a cgroup cpu controller is
+// writable), package massvhost/cgi/cgroup gives each tenant a cgroup of its
+// own, created on the tenant's first script and removed after a minute
+// idle, with a CPU weight (equal for all tenants, so contended CPU is
+// shared per tenant, not per process) and a pids.max that also fences
+// tenants sharing a uid. The launcher joins it (one write to cgroup.procs
+// per hierarchy) before the identity change, so the script and everything
+// it forks are in it from the first instruction; a failed join answers
+// 500. Once none of a tenant's scripts runs, whatever is still in its
+// cgroup escaped its request (setsid, a daemon) and is killed
+// (cgroup.kill on v2; freeze, SIGKILL, thaw on v1), off the request path;
+// a new script of the tenant waits for that sweep to end rather than be
+// killed by it. Both cgroup v2 (with the cpu controller delegated) and the
+// v1 cpu hierarchy (plus pids and freezer when mounted) are supported.
 //
 // # Security model: what a tenant can and cannot do
 //
@@ -101,7 +120,8 @@
 // hop-by-hop fields (the server frames the body itself), and a local
 // redirect ("Location: /path", status 200 or none) that the server serves as
 // a GET without body for the same site, at most 10 in a row; use the files
-// its uid may use; start processes within RLIMIT_NPROC.
+// its uid may use; start processes within RLIMIT_NPROC (and its cgroup's
+// pids.max).
 //
 // It cannot: run outside its tree (no "..", no symlinks, no other tenant's
 // or the system's binaries through cgi-bin); redirect internally to another
@@ -109,20 +129,24 @@
 // URL); see the server's environment (secrets, REDIS_*, GODEBUG) or any of
 // its descriptors; outlive its request (a wall-clock timeout, a client
 // disconnect and Handler.Close each kill the whole process group, SIGTERM
-// then SIGKILL, and a finished run's leftovers are killed too); exceed its
+// then SIGKILL, and a finished run's leftovers are killed too, and with
+// cgroups whatever left the group once the tenant has no script running);
+// take more than its weight of contended CPU (with cgroups); exceed its
 // CPU seconds, address space, open files or file size; dump core; hold a
 // response open after it exits; run more than max_per_tenant scripts at
 // once; flood the server's log or memory through stderr or its header.
 //
-// Known limits: a process that calls setsid leaves the process group and
-// survives the group kill (only cgroup.kill would reach it), though it cannot
-// hold the response open; if the server itself is killed with SIGKILL its
-// running scripts are not killed (Pdeathsig does not survive the launcher's
-// uid change and is per thread in Go); RLIMIT_NPROC counts every process of
-// the uid on the machine, so it only fences tenants that have a uid of their
-// own; there is no idle-output timeout besides the wall clock; and
-// no_new_privs is not set, so that setgid programs such as sendmail's
-// postdrop keep working for scripts.
+// Known limits: without cgroups, a process that calls setsid leaves the
+// process group and survives the group kill (it cannot hold the response
+// open), and CPU is shared per process; if the server itself is killed with
+// SIGKILL its running scripts are not killed (Pdeathsig does not survive
+// the launcher's uid change and is per thread in Go); RLIMIT_NPROC counts
+// every process of the uid on the machine, so it only fences tenants that
+// have a uid of their own (pids.max of the tenant's cgroup does not have
+// that limit); there is no idle-output timeout besides the wall clock; and
+// no_new_privs is only set with [Options.NoNewPrivs], off by default so
+// that setgid programs such as sendmail's postdrop keep working for
+// scripts.
 //
 // # When not to use CGI
 //

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"massvhost/cgi/cgroup"
 	"massvhost/vhost"
 )
 
@@ -35,6 +36,7 @@ type Handler struct {
 	opts         Options
 	policy       policy
 	caps         *caps
+	cgroups      *cgroup.Manager // nil when scripts run without cgroups
 	stderrBudget *lineBudget
 	shutdown     chan struct{} // closed by Close
 
@@ -61,6 +63,7 @@ type Stats struct {
 	FailedChecks  uint64 // requests refused by the suEXEC checks, nothing spawned (403)
 	BadResponses  uint64 // runs answered 502: no, malformed or invalid headers, failed exec
 	StderrDropped uint64 // stderr lines the default error log dropped (rate limit)
+	Escaped       uint64 // processes killed in a tenant's cgroup after its scripts ended
 }
 
 // New returns a Handler for opts, or an error naming every invalid option.
@@ -72,8 +75,13 @@ func New(opts Options) (*Handler, error) {
 	if _, err := os.Stat(o.Launcher); err != nil {
 		return nil, fmt.Errorf("cgi: Launcher: %w", err)
 	}
+	cg, err := openCgroups(o)
+	if err != nil {
+		return nil, err
+	}
 	return &Handler{
 		opts:         o,
+		cgroups:      cg,
 		policy:       policy{privileged: os.Geteuid() == 0, minUID: o.MinUID, minGID: o.MinGID, anonymous: o.Anonymous},
 		caps:         newCaps(o.MaxPerTenant, o.MaxTotal),
 		stderrBudget: newLineBudget(stderrLinesPerSecond, stderrBurst),
@@ -113,6 +121,7 @@ func (h *Handler) Stats() Stats {
 		FailedChecks:  h.failedChecks.Load(),
 		BadResponses:  h.badResponses.Load(),
 		StderrDropped: h.stderrDropped.Load(),
+		Escaped:       h.cgroups.Escapees(),
 	}
 }
 
@@ -127,6 +136,7 @@ func (h *Handler) Close() error {
 	}
 	h.closeMu.Unlock()
 	h.inflight.Wait()
+	h.cgroups.Close()
 	return nil
 }
 
@@ -200,7 +210,21 @@ func (h *Handler) ServeCGI(w http.ResponseWriter, r *http.Request, site vhost.Si
 		h.answer(w, r, site, refuse(http.StatusServiceUnavailable, "concurrency cap", nil))
 		return
 	}
+	if h.cgroups != nil {
+		dirs, err := h.cgroups.Enter(r.Context(), tenant)
+		if err != nil {
+			h.caps.release(tenant)
+			h.answer(w, r, site, refuse(http.StatusInternalServerError, "cgroup", err))
+			return
+		}
+		s.cgroups = dirs
+	}
 	out := h.run(w, r, site, s, b)
+	if h.cgroups != nil {
+		// After run: the script and its process group are killed and
+		// reaped, so whatever the sweep finds escaped.
+		h.cgroups.Leave(tenant)
+	}
 	h.caps.release(tenant)
 	switch {
 	case out.abort:

@@ -113,8 +113,10 @@ func TestNewRejectsAnonymous(t *testing.T) {
 			t.Errorf("New(Anonymous: %+v) = %v, want an error naming Anonymous", id, err)
 		}
 	}
-	if _, err := New(Options{Anonymous: Identity{500, 500}, MinUID: 100, MinGID: 100}); err != nil {
+	if h, err := New(Options{Anonymous: Identity{500, 500}, MinUID: 100, MinGID: 100}); err != nil {
 		t.Errorf("uid 500 with MinUID 100: %v", err)
+	} else {
+		h.Close()
 	}
 }
 

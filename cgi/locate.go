@@ -30,6 +30,7 @@ type script struct {
 	file       unix.Stat_t
 	dirFD      int      // O_PATH descriptor of dirPath; closed by close
 	runAs      Identity // set by the checks: who runs it when the server is root
+	cgroups    []string // the tenant's cgroups the launcher joins; shared, read-only
 }
 
 func (s *script) close() {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"massvhost/cgi/cgroup"
 	"massvhost/vhost"
 )
 
@@ -36,6 +37,9 @@ const (
 	DefaultProcesses    = 64
 	DefaultOpenFiles    = 256
 	DefaultFileSize     = 100 << 20
+
+	DefaultCPUWeight       = cgroup.DefaultWeight
+	DefaultTenantProcesses = 512
 
 	// MaxRedirects is how many internal redirects (local Location
 	// responses) one client request may follow; the next one answers 500.
@@ -108,6 +112,29 @@ type Options struct {
 	// Limits are the resource limits in force from the script's first
 	// instruction.
 	Limits Limits
+	// Cgroups says whether each tenant's scripts run in a cgroup of the
+	// tenant's own (package massvhost/cgi/cgroup): CPU shared by weight
+	// between tenants rather than by process count, a process limit per
+	// tenant whatever the uid, and, once none of a tenant's scripts runs,
+	// the kill of what escaped the process group (setsid, daemons). The
+	// launcher joins the cgroup, so scripts started without it (none in
+	// production) are not placed. The zero value is CgroupsAuto.
+	Cgroups CgroupMode
+	// CPUWeight is each tenant's CPU weight, 1..10000 (cgroup v2
+	// cpu.weight; v1 cpu.shares = CPUWeight*1024/100). If zero,
+	// DefaultCPUWeight.
+	CPUWeight int
+	// TenantProcesses is pids.max of each tenant's cgroup: the tasks
+	// (threads count, launchers included) all its scripts may have at
+	// once. It fences tenants that share a uid, which RLIMIT_NPROC cannot.
+	// If zero, DefaultTenantProcesses; negative sets no limit.
+	TenantProcesses int64
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS in the launcher, so that no
+	// setuid or setgid program (or file capability) gives a script more
+	// than its tenant's rights. Off by default: setgid helpers stop
+	// working, among them postfix's postdrop, which sendmail(1) and PHP's
+	// mail() use to queue mail.
+	NoNewPrivs bool
 	// KillGrace is the time between SIGTERM and SIGKILL when a run is
 	// terminated early (timeout, client gone, shutdown, output cap).
 	// If zero, DefaultKillGrace.
@@ -266,6 +293,20 @@ func (o Options) withDefaults() (Options, error) {
 		if *l.n == 0 {
 			*l.n = l.def
 		}
+	}
+	switch o.Cgroups {
+	case CgroupsAuto, CgroupsOn, CgroupsOff:
+	default:
+		bad("Cgroups", "unknown mode %d", o.Cgroups)
+	}
+	switch {
+	case o.CPUWeight == 0:
+		o.CPUWeight = DefaultCPUWeight
+	case o.CPUWeight < 1 || o.CPUWeight > cgroup.MaxWeight:
+		bad("CPUWeight", "must be in 1..%d, got %d", cgroup.MaxWeight, o.CPUWeight)
+	}
+	if o.TenantProcesses == 0 {
+		o.TenantProcesses = DefaultTenantProcesses
 	}
 	if o.Launcher == "" {
 		o.Launcher = DefaultLauncher

@@ -86,6 +86,11 @@ type Sites struct {
 	// Listing enables directory listings when no index exists (default
 	// false: listings reveal file names).
 	Listing bool `mapstructure:"listing"`
+	// DenyNames are path.Match patterns of names never served, whatever
+	// directory they are in; a request naming one (as a file, a directory
+	// on the way, a script or its path info) gets 404 (default the editor
+	// and backup names of server.DefaultDenyNames; [] denies nothing).
+	DenyNames []string `mapstructure:"deny_names"`
 	// WWWAlias serves www.X from X's directory when www.X has none (default
 	// false).
 	WWWAlias bool `mapstructure:"www_alias"`
@@ -121,6 +126,9 @@ type Server struct {
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxHeaderBytes caps the request header block (default 65536).
 	MaxHeaderBytes int64 `mapstructure:"max_header_bytes"`
+	// MaxHeaderFields caps the number of request header fields; more get
+	// 431 (default 100, Apache's LimitRequestFields).
+	MaxHeaderFields int `mapstructure:"max_header_fields"`
 	// ShutdownTimeout is how long in-flight requests may run on shutdown or
 	// reload (default 30s).
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
@@ -168,6 +176,13 @@ type Certs struct {
 	NewNameRate float64 `mapstructure:"new_name_rate"`
 	// NewNameBurst is the burst allowed above NewNameRate (default 400).
 	NewNameBurst int `mapstructure:"new_name_burst"`
+	// NewNameRatePerIP limits the new-name lookups of one client IP (IPv6:
+	// one /64) per second, within NewNameRate (default 20; 0 means no
+	// per-client limit).
+	NewNameRatePerIP float64 `mapstructure:"new_name_rate_per_ip"`
+	// NewNameBurstPerIP is the burst allowed above NewNameRatePerIP
+	// (default 50).
+	NewNameBurstPerIP int `mapstructure:"new_name_burst_per_ip"`
 	// Preload loads every certificate at start-up (default false; baseline
 	// mode for comparisons).
 	Preload bool `mapstructure:"preload"`
@@ -328,6 +343,19 @@ type CGI struct {
 	// "" (the default) uses a massvhost-cgi-launch next to the massvhost
 	// binary if there is one, else the running massvhost binary.
 	Launcher string `mapstructure:"launcher"`
+	// Cgroups is "auto" (the default: per-tenant cgroups when the server
+	// is root and a cpu controller is writable), "on" (refuse to start
+	// without them) or "off".
+	Cgroups string `mapstructure:"cgroups"`
+	// CPUWeight is each tenant cgroup's CPU weight, 1..10000 (default
+	// 100).
+	CPUWeight int `mapstructure:"cpu_weight"`
+	// TenantProcesses is pids.max of each tenant cgroup; 0 sets no limit
+	// (default 512).
+	TenantProcesses int `mapstructure:"tenant_processes"`
+	// NoNewPrivs sets no_new_privs on scripts (default false: setgid
+	// helpers such as postfix's postdrop stop working with it).
+	NoNewPrivs bool `mapstructure:"no_new_privs"`
 	// Limits are the resource limits set on every script.
 	Limits CGILimits `mapstructure:"limits"`
 }
@@ -398,6 +426,9 @@ type Admin struct {
 	// Listen is the admin listener's host:port (default "127.0.0.1:9090");
 	// "" disables it.
 	Listen string `mapstructure:"listen"`
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the admin listener, never on the tenant listeners.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Default returns the built-in configuration, decoded from the embedded
@@ -428,6 +459,7 @@ func (c *Config) Source() string {
 func (c *Config) Redacted() *Config {
 	r := *c
 	r.Sites.Index = append([]string(nil), c.Sites.Index...)
+	r.Sites.DenyNames = append([]string(nil), c.Sites.DenyNames...)
 	r.Redis.Addrs = append([]string(nil), c.Redis.Addrs...)
 	r.CGI.Extensions = append([]string(nil), c.CGI.Extensions...)
 	r.CGI.PassEnv = append([]string(nil), c.CGI.PassEnv...)

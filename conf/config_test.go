@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"massvhost/server"
 	"massvhost/vhost"
 )
 
@@ -163,5 +164,16 @@ func TestDefaultsMatchVhost(t *testing.T) {
 	if d.DocRoot != vhost.DefaultDocRoot || d.CGIBin != vhost.DefaultCGIBin ||
 		d.CacheSize != vhost.DefaultCacheSize || d.CacheTTL != vhost.DefaultCacheTTL {
 		t.Errorf("sites defaults %+v differ from vhost's", d)
+	}
+}
+
+// TestDefaultsMatchServer checks that the operator-facing defaults agree
+// with the defaults server applies to zero Options fields.
+func TestDefaultsMatchServer(t *testing.T) {
+	d := Default()
+	if d.Server.MaxHeaderFields != server.DefaultMaxHeaderFields || d.Server.MaxRanges != server.DefaultMaxRanges ||
+		!slices.Equal(d.Sites.DenyNames, server.DefaultDenyNames()) {
+		t.Errorf("defaults max_header_fields %d, max_ranges %d, deny_names %q differ from server's",
+			d.Server.MaxHeaderFields, d.Server.MaxRanges, d.Sites.DenyNames)
 	}
 }

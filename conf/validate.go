@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -197,6 +198,32 @@ func normalizeCertName(v string) (string, error) {
 	return normalizeHost(v)
 }
 
+// rate checks a token-bucket rate key and its burst key: the rate a finite
+// number at least 0 (0 = unlimited), the burst at least 1 when the rate is
+// set.
+func (ck *checker) rate(rateKey string, rate float64, burstKey string, burst int) {
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		ck.bad(rateKey, rate, "must be a number at least 0 (0 = unlimited)")
+	}
+	if rate > 0 {
+		ck.atLeast(burstKey, int64(burst), 1)
+	} else {
+		ck.atLeast(burstKey, int64(burst), 0)
+	}
+}
+
+// namePattern checks a path.Match pattern that must match single path
+// components (file or directory names).
+func (ck *checker) namePattern(key, p string) {
+	if p == "" || strings.Contains(p, "/") {
+		ck.bad(key, p, "must be a pattern for one file name (not empty, no '/')")
+		return
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		ck.bad(key, p, "must be a path.Match pattern (%v)", err)
+	}
+}
+
 // fileName checks a list entry that must be a plain file name.
 func (ck *checker) fileName(key, v string) {
 	if v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\\\x00") {
@@ -266,6 +293,9 @@ func (s Sites) check(ck *checker) {
 	for _, name := range s.Index {
 		ck.fileName("sites.index", name)
 	}
+	for _, p := range s.DenyNames {
+		ck.namePattern("sites.deny_names", p)
+	}
 	ck.hostName("sites.default", s.Default, false)
 	ck.atLeast("sites.cache_size", int64(s.CacheSize), 1)
 	ck.positive("sites.cache_ttl", s.CacheTTL)
@@ -280,6 +310,7 @@ func (s Server) check(ck *checker) {
 	if s.MaxHeaderBytes > math.MaxInt32 {
 		ck.bad("server.max_header_bytes", s.MaxHeaderBytes, "must be at most %d", math.MaxInt32)
 	}
+	ck.atLeast("server.max_header_fields", int64(s.MaxHeaderFields), 1)
 	ck.positive("server.shutdown_timeout", s.ShutdownTimeout)
 	ck.atLeast("server.max_conns_per_ip", int64(s.MaxConnsPerIP), 0)
 	ck.atLeast("server.max_concurrent_streams", int64(s.MaxConcurrentStreams), 1)
@@ -304,6 +335,7 @@ func (c Certs) check(ck *checker) {
 	} else {
 		ck.atLeast("certs.new_name_burst", int64(c.NewNameBurst), 0)
 	}
+	ck.rate("certs.new_name_rate_per_ip", c.NewNameRatePerIP, "certs.new_name_burst_per_ip", c.NewNameBurstPerIP)
 	ck.hostName("certs.default", c.Default, true)
 }
 
@@ -447,6 +479,11 @@ func (c CGI) check(ck *checker) {
 			ck.bad("cgi.pass_env", name, "must be an environment variable name")
 		}
 	}
+	ck.oneOf("cgi.cgroups", c.Cgroups, "auto", "on", "off")
+	if c.CPUWeight < 1 || c.CPUWeight > 10000 {
+		ck.bad("cgi.cpu_weight", c.CPUWeight, "must be in 1..10000")
+	}
+	ck.atLeast("cgi.tenant_processes", int64(c.TenantProcesses), 0)
 	ck.positive("cgi.limits.cpu", c.Limits.CPU)
 	ck.atLeast("cgi.limits.address_space", c.Limits.AddressSpace, 1)
 	ck.atLeast("cgi.limits.processes", int64(c.Limits.Processes), 1)

@@ -64,6 +64,11 @@ func TestValidate(t *testing.T) {
 		{name: "sites.default wildcard", mutate: func(c *Config) { c.Sites.Default = "*.example.com" }, wantErr: "sites.default: must be a host name"},
 		{name: "cache ttl zero", mutate: func(c *Config) { c.Sites.CacheTTL = 0 }, wantErr: "sites.cache_ttl: must be a positive duration, got 0s"},
 		{name: "sites cache zero", mutate: func(c *Config) { c.Sites.CacheSize = 0 }, wantErr: "sites.cache_size: must be at least 1, got 0"},
+		{name: "deny names none", mutate: func(c *Config) { c.Sites.DenyNames = nil }},
+		{name: "deny names custom", mutate: func(c *Config) { c.Sites.DenyNames = []string{"*.sw?", "[Tt]humbs.db", "core"} }},
+		{name: "deny names bad pattern", mutate: func(c *Config) { c.Sites.DenyNames = []string{"*.bak", "[a"} }, wantErr: `sites.deny_names: must be a path.Match pattern (syntax error in pattern), got "[a"`},
+		{name: "deny names slash", mutate: func(c *Config) { c.Sites.DenyNames = []string{"old/*.bak"} }, wantErr: `sites.deny_names: must be a pattern for one file name (not empty, no '/'), got "old/*.bak"`},
+		{name: "deny names empty entry", mutate: func(c *Config) { c.Sites.DenyNames = []string{""} }, wantErr: `sites.deny_names: must be a pattern for one file name`},
 
 		// Server.
 		{name: "no read header timeout", mutate: func(c *Config) { c.Server.ReadHeaderTimeout = 0 }, wantErr: "server.read_header_timeout: must be a positive duration, got 0s"},
@@ -73,6 +78,7 @@ func TestValidate(t *testing.T) {
 		{name: "conns per ip unlimited", mutate: func(c *Config) { c.Server.MaxConnsPerIP = 0 }},
 		{name: "conns per ip negative", mutate: func(c *Config) { c.Server.MaxConnsPerIP = -1 }, wantErr: "server.max_conns_per_ip: must be at least 0, got -1"},
 		{name: "streams", mutate: func(c *Config) { c.Server.MaxConcurrentStreams = 0 }, wantErr: "server.max_concurrent_streams: must be at least 1, got 0"},
+		{name: "header fields", mutate: func(c *Config) { c.Server.MaxHeaderFields = 0 }, wantErr: "server.max_header_fields: must be at least 1, got 0"},
 
 		// ACME.
 		{name: "acme enabled", mutate: func(c *Config) { c.ACME.Enabled, c.ACME.AcceptTerms, c.Certs.LocalCA = true, true, false }},
@@ -103,6 +109,10 @@ func TestValidate(t *testing.T) {
 		{name: "rate without burst", mutate: func(c *Config) { c.Certs.NewNameBurst = 0 }, wantErr: "certs.new_name_burst: must be at least 1, got 0"},
 		{name: "negative rate", mutate: func(c *Config) { c.Certs.NewNameRate = -1 }, wantErr: "certs.new_name_rate: must be a number at least 0 (0 = unlimited), got -1"},
 		{name: "NaN rate", mutate: func(c *Config) { c.Certs.NewNameRate = math.NaN() }, wantErr: "certs.new_name_rate: must be a number at least 0"},
+		{name: "per-ip rate off", mutate: func(c *Config) { c.Certs.NewNameRatePerIP, c.Certs.NewNameBurstPerIP = 0, 0 }},
+		{name: "per-ip rate without burst", mutate: func(c *Config) { c.Certs.NewNameBurstPerIP = 0 }, wantErr: "certs.new_name_burst_per_ip: must be at least 1, got 0"},
+		{name: "per-ip rate negative", mutate: func(c *Config) { c.Certs.NewNameRatePerIP = -2 }, wantErr: "certs.new_name_rate_per_ip: must be a number at least 0 (0 = unlimited), got -2"},
+		{name: "per-ip rate infinite", mutate: func(c *Config) { c.Certs.NewNameRatePerIP = math.Inf(1) }, wantErr: "certs.new_name_rate_per_ip: must be a number at least 0"},
 		{name: "certs.default wildcard", mutate: func(c *Config) { c.Certs.Default = "*.example.com" }},
 		{name: "certs.default tld wildcard", mutate: func(c *Config) { c.Certs.Default = "*.com" }, wantErr: `certs.default: must be a host name (wildcard parent must have at least two labels), got "*.com"`},
 		{name: "certs.default bad", mutate: func(c *Config) { c.Certs.Default = "a..b" }, wantErr: `certs.default: must be a host name (empty label), got "a..b"`},
@@ -133,6 +143,10 @@ func TestValidate(t *testing.T) {
 		{name: "anonymous user uid 0", mutate: func(c *Config) { c.CGI.AnonymousUser = "00" }, wantErr: "cgi.anonymous_user: must not be root"},
 		{name: "anonymous user with colon", mutate: func(c *Config) { c.CGI.AnonymousUser = "www:data" }, wantErr: `cgi.anonymous_user: must be a user name or a numeric uid, got "www:data"`},
 		{name: "anonymous user option-like", mutate: func(c *Config) { c.CGI.AnonymousUser = "-x" }, wantErr: "cgi.anonymous_user: must be a user name"},
+		{name: "unknown cgroups mode", mutate: func(c *Config) { c.CGI.Cgroups = "yes" }, wantErr: `cgi.cgroups: must be one of auto, on, off, got "yes"`},
+		{name: "cpu weight zero", mutate: func(c *Config) { c.CGI.CPUWeight = 0 }, wantErr: `cgi.cpu_weight: must be in 1..10000, got 0`},
+		{name: "cpu weight too large", mutate: func(c *Config) { c.CGI.CPUWeight = 10001 }, wantErr: `cgi.cpu_weight: must be in 1..10000, got 10001`},
+		{name: "negative tenant processes", mutate: func(c *Config) { c.CGI.TenantProcesses = -1 }, wantErr: `cgi.tenant_processes: must be at least 0, got -1`},
 		{name: "relative launcher", mutate: func(c *Config) { c.CGI.Launcher = "bin/massvhost-cgi-launch" }, wantErr: `cgi.launcher: must be an absolute path, or "" to find massvhost-cgi-launch beside massvhost, got "bin/massvhost-cgi-launch"`},
 		{name: "per tenant above total", mutate: func(c *Config) { c.CGI.MaxPerTenant, c.CGI.MaxTotal = 20, 10 }, wantErr: "cgi.max_per_tenant: must not exceed cgi.max_total (10), got 20"},
 		{name: "no total", mutate: func(c *Config) { c.CGI.MaxTotal = 0 }, wantErr: "cgi.max_total: must be at least 1, got 0"},

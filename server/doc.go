@@ -16,9 +16,11 @@
 //
 // Each request then goes through one handler:
 //
+//	more than MaxHeaderFields header fields                               → 431, close
 //	Host (or :authority, or an absolute-form target) → vhost.Normalize   bad → 400
 //	TLS: Host covered by the certificate sent on this connection?         no  → 421
 //	SiteResolver.Resolve(host)                                            none → 404
+//	dot segment, or a component matching DenyNames (*~, *.bak, …)        → 404
 //	/cgi-bin, /cgi-bin/…        → CGIRunner (ScriptAlias)
 //	*.cgi in the docroot, index.cgi → CGIRunner (Docroot)
 //	anything else               → static file from the docroot via os.Root
@@ -46,8 +48,8 @@
 // exactly this hole). os.Root resolves each component with openat inside
 // the root and refuses every step out of it, in the kernel's view of the
 // tree at the moment of the open. URL paths are still cleaned first: dot
-// segments, dot-files, NUL and backslashes answer 404 before any system
-// call.
+// segments, dot-files, editor backups (DenyNames), NUL and backslashes
+// answer 404 before any system call.
 //
 // # Why Range is capped
 //

@@ -229,6 +229,12 @@ type conn struct {
 	// ClientHello, recorded by the TLS config before the certificate is
 	// sent and read by the handler for the 421 check.
 	hello atomic.Pointer[helloResult]
+	// coveredHost is the last Host found covered by hello's certificate. A
+	// keep-alive connection names the same host request after request,
+	// and the certificate of a connection never changes, so the check
+	// (VerifyHostname splits and compares every name of the leaf) runs
+	// once per host rather than once per request.
+	coveredHost atomic.Pointer[string]
 }
 
 // helloResult is the certificate chosen for a connection, or why none was.

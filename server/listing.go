@@ -17,16 +17,17 @@ import (
 const maxListing = 10000
 
 // listDir writes an HTML listing of dir, whose URL path is urlPath (ending
-// in "/"). Dot entries are never listed, matching what is served. Names are
+// in "/"). Dot entries and names deny hides are never listed, matching
+// what is served. Names are
 // HTML-escaped in text and percent-encoded in links, which start with "./"
 // so a name with ":" cannot read as a URL scheme. It returns only errors
 // from reading the directory, before anything was written.
-func listDir(w http.ResponseWriter, dir *os.File, urlPath string) error {
+func listDir(w http.ResponseWriter, dir *os.File, urlPath string, deny *denyList) error {
 	var names []string
 	for len(names) < maxListing {
 		entries, err := dir.ReadDir(1000)
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), ".") {
+			if strings.HasPrefix(e.Name(), ".") || deny.matchName(e.Name()) {
 				continue
 			}
 			name := e.Name()

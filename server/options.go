@@ -21,6 +21,7 @@ const (
 	DefaultWriteTimeout         = 60 * time.Second
 	DefaultIdleTimeout          = 120 * time.Second
 	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultMaxHeaderFields      = 100
 	DefaultMaxConcurrentStreams = 100
 	DefaultMaxRanges            = 200
 	DefaultAccessLogBuffer      = 4096
@@ -50,8 +51,10 @@ type SiteResolver interface {
 // (no certificate: the handshake fails with an unrecognized_name alert),
 // vhost.ErrInvalidName (same alert) or certs.ErrUnavailable (the store could
 // not be asked: internal_error); any other error (an unusable pair in the
-// store, say) is logged and also sent as internal_error. The returned
-// certificate is shared and must not be modified; its Leaf should be set.
+// store, say) is logged and also sent as internal_error. During a handshake
+// ctx carries the client's address (certs.WithClient), for sources that
+// budget lookups per client. The returned certificate is shared and must
+// not be modified; its Leaf should be set.
 // *certs.Manager implements it.
 type CertSource interface {
 	Lookup(ctx context.Context, sni string) (*tls.Certificate, error)
@@ -109,8 +112,17 @@ type Options struct {
 	// ["index.html"].
 	Index []string
 	// Listing enables an HTML listing of directories without an index
-	// (dot entries are never listed). Off: such directories answer 403.
+	// (dot entries and DenyNames are never listed). Off: such directories
+	// answer 403.
 	Listing bool
+	// DenyNames are path.Match patterns of names never served: a request
+	// whose path has a component matching one answers 404, as a missing
+	// file does, before any file is opened or script looked up; it applies
+	// to directories, files, scripts and PATH_INFO alike. Each pattern
+	// matches one component and cannot contain '/'. If nil,
+	// DefaultDenyNames(); an empty non-nil slice denies nothing (dot-files
+	// are refused regardless).
+	DenyNames []string
 	// AllowACMEChallenge serves files under /.well-known/acme-challenge/
 	// from the docroot, the one exception to "dot segments answer 404".
 	AllowACMEChallenge bool
@@ -142,6 +154,12 @@ type Options struct {
 	// MaxHeaderBytes caps the request line plus headers (431 beyond); if
 	// zero, DefaultMaxHeaderBytes. Swap applies it to new connections.
 	MaxHeaderBytes int
+	// MaxHeaderFields caps the number of request header fields, counted as
+	// field lines (every value of a repeated field counts; Host or
+	// :authority counts as one), as Apache's LimitRequestFields does: a
+	// request with more is answered 431 and its connection closed (HTTP/2:
+	// GOAWAY) before any tenant work. If zero, DefaultMaxHeaderFields.
+	MaxHeaderFields int
 	// MaxConnsPerIP caps concurrent connections from one client IP; extra
 	// connections are closed at accept. Zero means unlimited.
 	MaxConnsPerIP int
@@ -174,6 +192,9 @@ type Options struct {
 	// Swap replaced may take to finish their requests; if zero,
 	// DefaultShutdownTimeout. (Shutdown takes its own deadline.)
 	ShutdownTimeout time.Duration
+
+	// deny is DenyNames compiled by withDefaults.
+	deny denyList
 }
 
 // TenantLogWriter writes access log lines to per-tenant logs. lines holds
@@ -226,6 +247,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"WriteTimeout", int64(o.WriteTimeout)},
 		{"IdleTimeout", int64(o.IdleTimeout)},
 		{"MaxHeaderBytes", int64(o.MaxHeaderBytes)},
+		{"MaxHeaderFields", int64(o.MaxHeaderFields)},
 		{"MaxConnsPerIP", int64(o.MaxConnsPerIP)},
 		{"MaxConcurrentStreams", int64(o.MaxConcurrentStreams)},
 		{"MaxRanges", int64(o.MaxRanges)},
@@ -236,6 +258,16 @@ func (o Options) withDefaults() (Options, error) {
 			errs = append(errs, fmt.Errorf("server: %s: must not be negative, got %d", f.name, f.v))
 		}
 	}
+	if o.DenyNames == nil {
+		o.DenyNames = DefaultDenyNames()
+	} else {
+		o.DenyNames = append([]string{}, o.DenyNames...)
+	}
+	deny, err := compileDenyNames(o.DenyNames)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.deny = deny
 	if len(errs) > 0 {
 		return o, errors.Join(errs...)
 	}
@@ -249,6 +281,7 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&o.MaxHeaderFields, DefaultMaxHeaderFields)
 	setDefault(&o.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	setDefault(&o.MaxRanges, DefaultMaxRanges)
 	setDefault(&o.AccessLogBuffer, DefaultAccessLogBuffer)

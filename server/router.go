@@ -37,6 +37,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) 
 	defer s.finish(rw, r, st)
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	closeAfterChunked(rw, r)
+	if tooManyFields(rw, r, st.opts.MaxHeaderFields) {
+		return
+	}
 	if plainPort && st.opts.ACMEHTTP != nil && st.opts.ACMEHTTP(rw, r) {
 		return
 	}
@@ -106,7 +109,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, plainPort bool) 
 // working.
 func (s *Server) covered(r *http.Request, st *state, host string) bool {
 	var cert *tls.Certificate
-	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	if c != nil {
+		if h := c.coveredHost.Load(); h != nil && *h == host {
+			return true
+		}
 		if res := c.hello.Load(); res != nil {
 			cert = res.cert
 		}
@@ -117,7 +124,13 @@ func (s *Server) covered(r *http.Request, st *state, host string) bool {
 		return false
 	}
 	leaf, err := leafOf(cert)
-	return err == nil && leaf.VerifyHostname(host) == nil
+	if err != nil || leaf.VerifyHostname(host) != nil {
+		return false
+	}
+	if c != nil {
+		c.coveredHost.Store(&host)
+	}
+	return true
 }
 
 // redirectHTTPS answers 308 with the same path and query on https://host.
@@ -136,9 +149,10 @@ func (s *Server) redirectHTTPS(w http.ResponseWriter, r *http.Request, host stri
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
-// ServeSite dispatches r within site, skipping the Host checks: "/cgi-bin"
-// and below go to the CGI runner, files with a CGI extension in the docroot
-// too, everything else is a static file. The CGI runner uses it for local
+// ServeSite dispatches r within site, skipping the Host checks: paths with a
+// dot segment or a DenyNames component answer 404, "/cgi-bin" and below go
+// to the CGI runner, files with a CGI extension in the docroot too,
+// everything else is a static file. The CGI runner uses it for local
 // redirects (RFC 3875 §6.2.2), which must stay within the tenant.
 func (s *Server) ServeSite(w http.ResponseWriter, r *http.Request, site vhost.Site) {
 	s.serveSite(w, r, site, s.state.Load())
@@ -151,7 +165,7 @@ func (s *Server) serveSite(w http.ResponseWriter, r *http.Request, site vhost.Si
 		return
 	}
 	urlPath, name, ok := cleanPath(r.URL.Path, st.opts.AllowACMEChallenge)
-	if !ok {
+	if !ok || st.opts.deny.hides(urlPath) {
 		writeError(w, http.StatusNotFound)
 		return
 	}

@@ -412,3 +412,34 @@ func BenchmarkRouting(b *testing.B) {
 		})
 	}
 }
+
+// TestMisdirectedSameConnection sends, on one keep-alive connection, a
+// request for the SNI name, then one for another tenant, then the first
+// again: the per-connection memo of the covered host must not let the
+// second through.
+func TestMisdirectedSameConnection(t *testing.T) {
+	f := newFixture(t, nil)
+	c, err := tls.Dial("tcp", f.httpsAddr, f.tlsConfig("a.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for _, tc := range []struct {
+		host string
+		want int
+	}{{"a.test", 200}, {"b.test", 421}, {"a.test", 200}, {"b.test", 421}} {
+		if _, err := io.WriteString(c, "GET /index.html HTTP/1.1\r\nHost: "+tc.host+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %s on a connection for a.test: %d, want %d", tc.host, resp.StatusCode, tc.want)
+		}
+	}
+}

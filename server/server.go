@@ -383,11 +383,11 @@ func (s *Server) httpsPort() string {
 }
 
 // Swap replaces the routing state with one built from opts. Sites, Certs,
-// CGI, Index, Listing, AllowACMEChallenge, RedirectHTTPS, WriteTimeout,
-// MaxConnsPerIP, MaxRanges, AccessLog, TenantAccessLog, AccessFormat,
-// ShutdownTimeout and Logger take effect for requests and handshakes that
-// start after Swap returns; requests in flight finish with the state they
-// started with, and no connection is dropped.
+// CGI, Index, Listing, DenyNames, AllowACMEChallenge, RedirectHTTPS,
+// WriteTimeout, MaxConnsPerIP, MaxHeaderFields, MaxRanges, AccessLog,
+// TenantAccessLog, AccessFormat, ShutdownTimeout and Logger take effect for
+// requests and handshakes that start after Swap returns; requests in flight
+// finish with the state they started with, and no connection is dropped.
 //
 // A changed HTTPAddr or HTTPSAddr is rebound: the new address is bound and
 // serving before the old socket is closed, and requests in flight on the

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -135,7 +136,7 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, site vhost.Sit
 		writeError(w, http.StatusForbidden)
 		return
 	}
-	if err := listDir(w, dir, urlPath); err != nil {
+	if err := listDir(w, dir, urlPath, &st.opts.deny); err != nil {
 		s.fsError(w, r, err)
 	}
 }
@@ -152,7 +153,57 @@ func serveFile(w http.ResponseWriter, r *http.Request, st *state, f *os.File, fi
 	h.Set("Content-Type", contentType(name))
 	h.Set("ETag", etag(fi))
 	limitRanges(r.Header, fi.Size(), st.opts.MaxRanges)
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	var content io.ReadSeeker = f
+	if r.TLS != nil {
+		content = &sizedFile{f: f, size: fi.Size()}
+	}
+	http.ServeContent(w, r, "", fi.ModTime(), content)
+}
+
+// sizedFile reads an open file whose size is known from its fstat, for
+// http.ServeContent: ServeContent finds the size by seeking to the end and
+// back, two lseek(2) calls per request that this answers from memory, and
+// each Read is one pread(2) at the tracked offset. It is used over TLS
+// only: on plain HTTP the *os.File itself must reach the connection so
+// that net/http can send it with sendfile(2). A file that changes size
+// while it is served is cut or padded by net/http's Content-Length check,
+// as it is when the size comes from lseek.
+type sizedFile struct {
+	f    *os.File
+	size int64
+	off  int64
+}
+
+func (s *sizedFile) Read(p []byte) (int, error) {
+	if s.off >= s.size {
+		return 0, io.EOF
+	}
+	if rem := s.size - s.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := s.f.ReadAt(p, s.off)
+	s.off += int64(n)
+	if n > 0 && errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+func (s *sizedFile) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	default:
+		return 0, errors.New("server: seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("server: seek: negative position")
+	}
+	s.off = offset
+	return offset, nil
 }
 
 // etag is a strong validator built from size and modification time only,

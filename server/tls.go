@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -118,7 +119,7 @@ func (s *Server) recordHello(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		st.release()
 		return nil, nil
 	}
-	cert, err := st.certs.Lookup(hello.Context(), hello.ServerName)
+	cert, err := st.certs.Lookup(helloContext(hello), hello.ServerName)
 	st.release()
 	if err == nil && cert == nil {
 		err = certs.ErrNotFound
@@ -139,7 +140,7 @@ func (s *Server) certificateForHello(hello *tls.ClientHelloInfo) (*tls.Certifica
 	}
 	if res == nil {
 		st := s.acquire()
-		cert, err := st.certs.Lookup(hello.Context(), hello.ServerName)
+		cert, err := st.certs.Lookup(helloContext(hello), hello.ServerName)
 		st.release()
 		s.metrics.countHello(hello.ServerName, err)
 		res = &helloResult{cert: cert, err: err}
@@ -157,6 +158,17 @@ func (s *Server) certificateForHello(hello *tls.ClientHelloInfo) (*tls.Certifica
 		s.logger().Warn("tls: certificate lookup failed", "sni", hello.ServerName, "remote", remoteString(hello.Conn), "err", res.err)
 		return nil, res.err
 	}
+}
+
+// helloContext is the handshake's context carrying the client's address,
+// which the CertSource may use to charge the client for lookups of new
+// names (certs.WithClient).
+func helloContext(hello *tls.ClientHelloInfo) context.Context {
+	ctx := hello.Context()
+	if hello.Conn != nil {
+		ctx = certs.WithClient(ctx, hello.Conn.RemoteAddr())
+	}
+	return ctx
 }
 
 // unrecognizedName reports whether a CertSource error means "no certificate

@@ -42,6 +42,15 @@ func TestArgsRoundTrip(t *testing.T) {
 			t.Errorf("limit %d: %+v, want %+v", i, l, spec.Limits[i])
 		}
 	}
+	cg := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true,
+		Cgroups: []string{"/sys/fs/cgroup/cpu/m/t-a.test", "/sys/fs/cgroup/pids/m/t-a.test"}}
+	wantCg := "-uid=20001 -gid=20002 -cgroup=/sys/fs/cgroup/cpu/m/t-a.test,/sys/fs/cgroup/pids/m/t-a.test -no-new-privs=1 -file=1:2 -- x.cgi"
+	if got := strings.Join(cg.Args(), " "); got != wantCg {
+		t.Fatalf("Args() = %q, want %q", got, wantCg)
+	}
+	if back, err := Parse(cg.Args()); err != nil || !slices.Equal(back.Cgroups, cg.Cgroups) || !back.NoNewPrivs {
+		t.Fatalf("with cgroups: %+v, %v", back, err)
+	}
 	noID := &Spec{UID: -1, GID: -1, Dev: 1, Ino: 2, Name: "--"}
 	if back, err := Parse(noID.Args()); err != nil || back.UID != -1 || back.Name != "--" {
 		t.Fatalf("without identity: %+v, %v", back, err)
@@ -69,6 +78,17 @@ func TestParseRejects(t *testing.T) {
 		{"-bogus=1", "-file=1:2", "--", "x"},
 		{"file=1:2", "--", "x"},
 		{"-file", "--", "x"},
+		{"-cgroup=", "-file=1:2", "--", "x"},
+		{"-cgroup=relative/dir", "-file=1:2", "--", "x"},
+		{"-cgroup=/", "-file=1:2", "--", "x"},
+		{"-cgroup=/a/../b", "-file=1:2", "--", "x"},
+		{"-cgroup=/a/", "-file=1:2", "--", "x"},
+		{"-cgroup=/a,", "-file=1:2", "--", "x"},
+		{"-cgroup=/a\x00b", "-file=1:2", "--", "x"},
+		{"-cgroup=/a,/b,/c,/d,/e", "-file=1:2", "--", "x"},
+		{"-cgroup=/a", "-cgroup=/b", "-file=1:2", "--", "x"},
+		{"-no-new-privs=0", "-file=1:2", "--", "x"},
+		{"-no-new-privs", "-file=1:2", "--", "x"},
 	} {
 		if _, err := Parse(args); err == nil {
 			t.Errorf("Parse(%q) accepted", args)
@@ -166,5 +186,27 @@ func TestImportsStayLight(t *testing.T) {
 				t.Errorf("%s depends on %s", pkg, heavy)
 			}
 		}
+	}
+}
+
+// A cgroup that cannot be joined fails the launch at StageCgroup, before
+// anything else runs.
+func TestMainCgroupJoinFails(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	cmd := exec.Command(self, Command, "-uid=20001", "-gid=20001", "-cgroup="+t.TempDir()+"/missing", "-file=1:2", "--", "true")
+	cmd.ExtraFiles = []*os.File{wr}
+	out, _ := cmd.CombinedOutput()
+	wr.Close()
+	f, err := ReadStatus(rd)
+	if err != nil || f == nil || f.Stage != StageCgroup || f.Errno != unix.ENOENT {
+		t.Fatalf("status %v %v, output %q", f, err, out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 // in advance so that run allocates nothing.
 type tail struct {
 	switchID   bool
+	noNewPrivs bool
 	uid, gid   uintptr
 	hasNproc   bool
 	nproc      unix.Rlimit
@@ -61,6 +62,11 @@ func (t *tail) run() (Stage, unix.Errno) {
 		}
 		if !t.identityHeld() {
 			return StageIdentity, unix.EPERM
+		}
+	}
+	if t.noNewPrivs {
+		if e := raw6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
+			return StageIdentity, e
 		}
 	}
 	if e := raw(unix.SYS_FCHDIR, DirFD, 0, 0); e != 0 {

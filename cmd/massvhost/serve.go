@@ -115,6 +115,7 @@ func (r *runner) run() error {
 		Components: r.components,
 		Version:    versionString(),
 		Logger:     logger,
+		Pprof:      cfg.Admin.Pprof,
 	}); err != nil {
 		r.srv.Shutdown(context.Background())
 		st.Close()
@@ -241,6 +242,7 @@ func (r *runner) reload() {
 	if err := r.adminSrv.listen(next.Admin.Listen); err != nil {
 		logs.logger.Error("admin listener kept on its old address", "err", err)
 	}
+	r.admin.SetPprof(next.Admin.Pprof)
 	r.retire(old, prevLogs, drained, next.Server.ShutdownTimeout)
 	r.admin.ReloadDone(nil)
 	logs.logger.Info("configuration reloaded", "config", next.Source(), "elapsed", time.Since(start))

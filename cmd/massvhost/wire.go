@@ -14,6 +14,7 @@ import (
 
 	"massvhost/certs"
 	"massvhost/cgi"
+	"massvhost/cgi/cgroup"
 	"massvhost/conf"
 	"massvhost/server"
 	"massvhost/vhost"
@@ -120,17 +121,19 @@ func buildStack(cfg *conf.Config, logger *slog.Logger, access io.Writer, hooks s
 		managerStore = hooks.wrapStore(st.store)
 	}
 	mopts := certs.Options{
-		Store:         managerStore,
-		CacheSize:     cfg.Certs.CacheSize,
-		TTL:           cfg.Certs.TTL,
-		NegativeTTL:   cfg.Certs.NegativeTTL,
-		NegativeSize:  cfg.Certs.NegativeCacheSize,
-		LookupTimeout: cfg.Certs.LookupTimeout,
-		NewNameRate:   cfg.Certs.NewNameRate,
-		NewNameBurst:  cfg.Certs.NewNameBurst,
-		Default:       cfg.Certs.Default,
-		Preload:       cfg.Certs.Preload,
-		Logger:        logger,
+		Store:             managerStore,
+		CacheSize:         cfg.Certs.CacheSize,
+		TTL:               cfg.Certs.TTL,
+		NegativeTTL:       cfg.Certs.NegativeTTL,
+		NegativeSize:      cfg.Certs.NegativeCacheSize,
+		LookupTimeout:     cfg.Certs.LookupTimeout,
+		NewNameRate:       cfg.Certs.NewNameRate,
+		NewNameBurst:      cfg.Certs.NewNameBurst,
+		NewNameRatePerIP:  cfg.Certs.NewNameRatePerIP,
+		NewNameBurstPerIP: cfg.Certs.NewNameBurstPerIP,
+		Default:           cfg.Certs.Default,
+		Preload:           cfg.Certs.Preload,
+		Logger:            logger,
 	}
 	if cfg.Certs.LocalCA && !cfg.Certs.Preload {
 		ca, err := certs.OpenLocalCA(filepath.Join(cfg.DataDir, "ca"))
@@ -251,6 +254,10 @@ func (st *stack) buildCGI(logger *slog.Logger) error {
 		Path:              c.Path,
 		PassEnv:           c.PassEnv,
 		PassAuthorization: c.PassAuthorization,
+		Cgroups:           cgroupMode(c.Cgroups),
+		CPUWeight:         c.CPUWeight,
+		TenantProcesses:   tenantProcesses(c.TenantProcesses),
+		NoNewPrivs:        c.NoNewPrivs,
 		Limits: cgi.Limits{
 			CPU:          c.Limits.CPU,
 			AddressSpace: c.Limits.AddressSpace,
@@ -267,12 +274,35 @@ func (st *stack) buildCGI(logger *slog.Logger) error {
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		},
 	})
+	if errors.Is(err, cgroup.ErrUnavailable) {
+		return fmt.Errorf("cgi.cgroups: on, but %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("cgi: %w", err)
 	}
 	st.cgi = h
 	st.closers = append(st.closers, h.Close)
 	return nil
+}
+
+// cgroupMode maps cgi.cgroups (validated by conf) onto cgi.CgroupMode.
+func cgroupMode(s string) cgi.CgroupMode {
+	switch s {
+	case "on":
+		return cgi.CgroupsOn
+	case "off":
+		return cgi.CgroupsOff
+	}
+	return cgi.CgroupsAuto
+}
+
+// tenantProcesses maps cgi.tenant_processes, where 0 means no limit, onto
+// cgi.Options.TenantProcesses, where a negative value does.
+func tenantProcesses(n int) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }
 
 // cgiRunner adapts *cgi.Handler to the server's CGIRunner seam.
@@ -292,18 +322,22 @@ func (c cgiRunner) IsScriptPath(p string) bool { return c.h.IsScriptPath(p) }
 func (st *stack) buildServerOptions(logger *slog.Logger, access io.Writer) (server.Options, error) {
 	cfg := st.cfg
 	o := server.Options{
-		HTTPAddr:             cfg.Listen.HTTP,
-		HTTPSAddr:            cfg.Listen.HTTPS,
-		RedirectHTTPS:        cfg.HTTP.RedirectHTTPS,
-		Sites:                st.resolver,
-		Certs:                st.manager,
-		Index:                cfg.Sites.Index,
-		Listing:              cfg.Sites.Listing,
+		HTTPAddr:      cfg.Listen.HTTP,
+		HTTPSAddr:     cfg.Listen.HTTPS,
+		RedirectHTTPS: cfg.HTTP.RedirectHTTPS,
+		Sites:         st.resolver,
+		Certs:         st.manager,
+		Index:         cfg.Sites.Index,
+		Listing:       cfg.Sites.Listing,
+		// Non-nil even when empty: "deny_names: []" denies nothing, while
+		// a nil DenyNames would mean the package default.
+		DenyNames:            append([]string{}, cfg.Sites.DenyNames...),
 		ReadHeaderTimeout:    cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:          cfg.Server.ReadTimeout,
 		WriteTimeout:         cfg.Server.WriteTimeout,
 		IdleTimeout:          cfg.Server.IdleTimeout,
 		MaxHeaderBytes:       int(cfg.Server.MaxHeaderBytes),
+		MaxHeaderFields:      cfg.Server.MaxHeaderFields,
 		MaxConnsPerIP:        cfg.Server.MaxConnsPerIP,
 		MaxConcurrentStreams: cfg.Server.MaxConcurrentStreams,
 		MaxRanges:            cfg.Server.MaxRanges,

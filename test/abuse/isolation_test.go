@@ -1,6 +1,7 @@
 package abuse
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -77,6 +78,10 @@ const (
 	latencyFloor = 10 * time.Millisecond
 )
 
+// isolationCgroups is cgi.cgroups for TestIsolationUnderAbuse; "off"
+// measures the server without per-tenant cgroups.
+var isolationCgroups = flag.String("isolation.cgroups", "auto", "cgi.cgroups for TestIsolationUnderAbuse: auto, on or off")
+
 // fileSizeLimit is RLIMIT_FSIZE for the abuse tests: small, so the disk
 // filler hits it in a fraction of a second.
 const fileSizeLimit = 16 << 20
@@ -117,13 +122,17 @@ func latencies(c *http.Client, n, conc int) (static, cgi []time.Duration, failur
 // A's scripts are contained by their rlimits and killed at the timeout,
 // no process of A survives, and both tenants can spawn afterwards.
 //
-// The 2x p99 goal of the threat catalogue is measured and logged; the test
-// asserts looser bounds because rlimits contain a tenant's processes,
-// memory and files but cannot apportion CPU: on a 2-core machine A's
-// scripts compete with B's spawns for the same cores (cgroup CPU weights
-// would; that is deployment work). A missing containment shows as B's
-// requests failing or timing out, far beyond these bounds.
-// docs/RELIABILITY.md records measured ratios.
+// The 2x p99 goal of the threat catalogue is measured and logged, with
+// whether per-tenant cgroups were on; the test asserts looser bounds.
+// rlimits contain a tenant's processes, memory and files but cannot
+// apportion CPU. Per-tenant cgroups weigh the CPU of the scripts, but most
+// of what A's abuse costs here is spawn churn (hundreds of short runs a
+// second): the server's work and each launcher's start-up before it joins
+// the tenant's cgroup are outside any tenant's weight, and on a 2-core
+// machine they compete with B's spawns for the same cores. A missing
+// containment shows as B's requests failing or timing out, far beyond
+// these bounds. Run with -isolation.cgroups=off to compare without
+// cgroups. docs/RELIABILITY.md records measured ratios.
 func TestIsolationUnderAbuse(t *testing.T) {
 	requireRoot(t)
 	w := abuseWorld(t)
@@ -132,8 +141,11 @@ func TestIsolationUnderAbuse(t *testing.T) {
 			"timeout": "3s", "max_per_tenant": "8", "max_total": "64",
 			"limits.processes": "64", "limits.file_size": strconv.Itoa(fileSizeLimit),
 			"limits.cpu": "3s", "limits.address_space": strconv.Itoa(512 << 20),
+			"cgroups": *isolationCgroups,
 		},
 	}))
+	cgroupsOn := strings.Contains(p.Output(), "per-tenant cgroups on")
+	t.Logf("per-tenant cgroups: %v (cgi.cgroups %s)", cgroupsOn, *isolationCgroups)
 	c := httpClient(p.HTTPAddr, 30*time.Second)
 	const n, conc = 200, 2
 
@@ -188,15 +200,15 @@ func TestIsolationUnderAbuse(t *testing.T) {
 			percentile(baseCGI, 50).Round(time.Microsecond), percentile(baseCGI, 99).Round(time.Microsecond),
 			percentile(abCGI, 50).Round(time.Microsecond), percentile(abCGI, 99).Round(time.Microsecond), rc)
 	}
-	t.Logf("median p99 ratio over %d rounds: static %.2f, CGI %.2f (against a baseline of at least %v: %.2f, %.2f); tenant A peak process count %d (RLIMIT_NPROC 64)",
-		rounds, median(ratiosStatic), median(ratiosCGI), latencyFloor, median(judgedStatic), median(judgedCGI), peakA)
+	t.Logf("median p99 ratio over %d rounds, cgroups %v: static %.2f, CGI %.2f (against a baseline of at least %v: %.2f, %.2f); tenant A peak process count %d (RLIMIT_NPROC 64)",
+		rounds, cgroupsOn, median(ratiosStatic), median(ratiosCGI), latencyFloor, median(judgedStatic), median(judgedCGI), peakA)
 	for _, script := range sortedKeys(abuseResults) {
 		res := abuseResults[script]
 		t.Logf("%s under abuse: %d runs, %s", script, len(res), statusCounts(res))
 	}
 	if rs, rc := median(judgedStatic), median(judgedCGI); rs > maxP99Ratio || rc > maxP99Ratio {
-		t.Errorf("tenant B's p99 grew beyond %dx its baseline under abuse (median ratios: static %.2f, CGI %.2f)",
-			maxP99Ratio, rs, rc)
+		t.Errorf("tenant B's p99 grew beyond %dx its baseline under abuse, cgroups %v (median ratios: static %.2f, CGI %.2f)",
+			maxP99Ratio, cgroupsOn, rs, rc)
 	}
 	if peakA > 64+8 { // RLIMIT_NPROC plus the launchers not yet switched to A
 		t.Errorf("tenant A reached %d processes, above RLIMIT_NPROC", peakA)

@@ -10,12 +10,23 @@
 // bounded by certs.new_name_rate/new_name_burst rather than by the flood
 // (counted by the server's load counter and, for Redis, by the commands
 // Redis itself executed, INFO commandstats).
+//
+// Second exploit: the same flood from one client address (127.0.0.2)
+// while another client (127.0.0.3) opens tenants no one has asked for yet.
+// Without a per-client share the flood spends the global budget and the
+// other client's new names fail their handshakes.
+//
+// Expectation: the flooding address is held to
+// certs.new_name_rate_per_ip/new_name_burst_per_ip; every new name of the
+// other client loads and is served.
 package security
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,9 +89,103 @@ func checkKnown(t *testing.T, p *proc, names ...string) {
 	}
 }
 
+// floodCerts measures the global budget alone: no per-client share.
 func floodCerts() string {
-	return fmt.Sprintf("  cache_size: 100\n  negative_cache_size: 500\n  new_name_rate: %d\n  new_name_burst: %d\n  ttl: 1h\n  negative_ttl: 1h\n",
+	return fmt.Sprintf("  cache_size: 100\n  negative_cache_size: 500\n  new_name_rate: %d\n  new_name_burst: %d\n  new_name_rate_per_ip: 0\n  ttl: 1h\n  negative_ttl: 1h\n",
 		floodRate, floodBurst)
+}
+
+// dialFrom is a TLS handshake with SNI sni from the local address from.
+func dialFrom(p *proc, from, sni string) (*tls.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	return tls.DialWithDialer(d, "tcp", p.HTTPSAddr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+}
+
+func TestTLS03PerClientBudget(t *testing.T) {
+	t.Parallel()
+	const (
+		perIPRate  = 5
+		perIPBurst = 10
+		legitNames = 10
+	)
+	names := []string{"a.test"}
+	for i := range legitNames {
+		names = append(names, fmt.Sprintf("c%d.test", i))
+	}
+	w := newWorld(t, names...)
+	// A small global budget (20/s), so that a flood without a per-client
+	// share empties it for everyone.
+	p := start(t, w.config(cfg{Certs: fmt.Sprintf("  negative_ttl: 1h\n  new_name_rate: 20\n  new_name_burst: 20\n"+
+		"  new_name_rate_per_ip: %d\n  new_name_burst_per_ip: %d\n", perIPRate, perIPBurst)}))
+	if c, err := dialFrom(p, "127.0.0.2", "a.test"); err != nil {
+		t.Skipf("cannot connect from 127.0.0.2 (loopback is 127.0.0.0/8 on Linux only): %v", err)
+	} else {
+		c.Close()
+	}
+	m0 := p.metrics()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	flooded, floodOK := 0, 0
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b := make([]byte, 8)
+				rand.Read(b)
+				c, err := dialFrom(p, "127.0.0.2", "x"+hex.EncodeToString(b)+".test")
+				mu.Lock()
+				flooded++
+				if err == nil {
+					floodOK++
+					c.Close()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	time.Sleep(300 * time.Millisecond) // the flood has spent its burst
+	for i := range legitNames {
+		name := fmt.Sprintf("c%d.test", i)
+		c, err := dialFrom(p, "127.0.0.3", name)
+		if err != nil {
+			t.Errorf("127.0.0.3, new name %s during the flood: %v", name, err)
+		} else {
+			if leafOf(c).VerifyHostname(name) != nil {
+				t.Errorf("127.0.0.3, %s: certificate for %v", name, leafOf(c).DNSNames)
+			}
+			c.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	m1 := p.metrics()
+
+	delta := func(name string) float64 { return sumMetric(m1, name) - sumMetric(m0, name) }
+	loads := delta("massvhost_cert_loads_total")
+	// The flood's share plus the other client's names (each at most two
+	// reads: exact name and wildcard parent).
+	bound := perIPBurst + perIPRate*(elapsed.Seconds()+1) + 2*legitNames
+	t.Logf("%d flood handshakes from 127.0.0.2 in %v: %v store loads (bound %.0f), %v rate-limited",
+		flooded, elapsed.Round(time.Millisecond), loads, bound, delta("massvhost_cert_rate_limited_total"))
+	if floodOK > 0 {
+		t.Errorf("%d handshakes with unknown names succeeded", floodOK)
+	}
+	if flooded < 200 {
+		t.Errorf("only %d flood handshakes: the flood did not test the budget", flooded)
+	}
+	if loads > bound {
+		t.Errorf("%v store loads, over the flooding client's share plus the other client's names (%.0f)", loads, bound)
+	}
+	checkKnown(t, p, "a.test")
 }
 
 func TestTLS03RandomSNIFloodFiles(t *testing.T) {

@@ -176,7 +176,7 @@ func TestNewNameFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs.Close()
-	srv := startServer(t, configFor(t, redis.Addr, fmt.Sprintf("  new_name_rate: %d\n  new_name_burst: %d\n", rate, burst)))
+	srv := startServer(t, configFor(t, redis.Addr, fmt.Sprintf("  new_name_rate: %d\n  new_name_burst: %d\n  new_name_rate_per_ip: 0\n", rate, burst)))
 
 	hello, at := helloTemplate(t, floodNames("a", 1)[0])
 	// Warm-up: successful handshakes and a few thousand refused names,

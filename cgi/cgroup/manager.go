@@ -1,0 +1,576 @@
+package cgroup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for the zero fields of [Options].
+const (
+	DefaultWeight      = 100
+	DefaultIdleTimeout = time.Minute
+	MaxWeight          = 10000
+)
+
+// ErrUnavailable is wrapped by [New] when the machine offers no cgroup
+// hierarchy this package can use (no cgroup2 with the cpu controller and
+// no cgroup v1 cpu hierarchy), or one that this process cannot write.
+var ErrUnavailable = errors.New("cgroups unavailable")
+
+// errClosed is returned by Enter after Close.
+var errClosed = errors.New("cgroup: manager closed")
+
+// Options configure a [Manager]. The zero value is usable.
+type Options struct {
+	// Weight is every tenant's CPU weight, 1..MaxWeight (cgroup v2
+	// cpu.weight; v1 cpu.shares = Weight*1024/100). Tenants that all have
+	// the same weight share contended CPU equally, however many processes
+	// each runs. If zero, DefaultWeight.
+	Weight int
+	// Processes is pids.max of each tenant's cgroup: tasks (threads count)
+	// that the tenant's scripts may have at once, all of them together,
+	// whatever their uid. Zero sets no limit. Ignored without a pids
+	// controller.
+	Processes int64
+	// IdleTimeout is how long a tenant's cgroup is kept after its last
+	// script ended before it is removed. If zero, DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Logger receives the kills of escaped processes and failures to
+	// remove cgroups. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// Manager places each tenant's scripts in a cgroup of the tenant's own,
+// created on the tenant's first script and removed when it has been idle
+// for IdleTimeout, and kills whatever is left in a tenant's cgroup once
+// none of the tenant's scripts is running. It is safe for concurrent use.
+type Manager struct {
+	opts   Options
+	layout Layout
+	// parents are the directories holding the tenant cgroups, one per
+	// hierarchy used: [unified] for V2; [cpu, pids?, freezer?] for V1.
+	parents []string
+	pids    int // index in parents of the pids hierarchy, or -1
+	freezer int // index in parents of the freezer hierarchy, or -1
+
+	mu      sync.Mutex
+	tenants map[string]*tenant // guarded by mu; tenants whose cgroup may exist
+	closed  bool               // guarded by mu
+
+	sweeps   sync.WaitGroup // Add guarded by mu (only while !closed)
+	stop     chan struct{}  // closed by Close: ends the reaper
+	reaped   chan struct{}  // closed when the reaper has returned
+	escapees atomic.Uint64
+}
+
+// tenant is the state of one tenant's cgroup.
+//
+// The guard against a sweep killing a new script: running and busy are
+// only read and changed under Manager.mu. Enter waits while busy is set,
+// then counts the run (running++) in the same critical section in which it
+// saw busy unset; Leave starts a sweep (sets busy) only in the critical
+// section in which running drops to zero, and so does the reaper before it
+// removes the cgroup. So a sweep or removal runs only while no run of the
+// tenant is counted, and no run is counted (and so no launcher is started
+// for the tenant) until the sweep or removal is over: everything a sweep
+// finds in the cgroup belongs to runs that have ended and been reaped.
+type tenant struct {
+	dirs []string // the tenant's cgroup in each hierarchy, as parents
+
+	running  int           // guarded by Manager.mu
+	busy     chan struct{} // guarded by Manager.mu; non-nil during a sweep or removal, closed at its end
+	lastUsed time.Time     // guarded by Manager.mu
+
+	setupMu sync.Mutex  // serializes the creation of the directories
+	ready   atomic.Bool // the directories exist with their limits set
+}
+
+// New finds the server's cgroups, creates the directory that will hold the
+// tenants' cgroups, and starts the goroutine that removes idle ones (ended
+// by [Manager.Close]). It returns an error wrapping [ErrUnavailable] when
+// cgroups cannot be used here.
+//
+// The parent directory is "massvhost.PID.N" inside the server's own cgroup,
+// one per Manager, so that two servers (or the old and new configuration
+// during a reload) never sweep each other's scripts. Empty directories of
+// that form left by servers that no longer run are removed.
+//
+// On cgroup v2 the kernel allows controllers to be enabled for a cgroup's
+// children only while the cgroup itself has no processes (the "no internal
+// processes" rule; the root cgroup is exempt). When the server's own cgroup
+// is not the root (say systemd's massvhost.service, with Delegate=yes), New
+// therefore follows the delegation pattern documented in the kernel's
+// cgroup-v2.rst and systemd's "Control Group APIs and Delegation": it moves
+// the server process into a leaf "server" beside the parents, then enables
+// cpu and pids (and memory, when offered) in the delegated cgroup's
+// cgroup.subtree_control. If other processes share the server's cgroup,
+// that fails and so does New.
+func New(opts Options) (*Manager, error) {
+	switch {
+	case opts.Weight == 0:
+		opts.Weight = DefaultWeight
+	case opts.Weight < 1 || opts.Weight > MaxWeight:
+		return nil, fmt.Errorf("cgroup: weight %d out of range 1..%d", opts.Weight, MaxWeight)
+	}
+	if opts.Processes < 0 {
+		return nil, fmt.Errorf("cgroup: negative process limit %d", opts.Processes)
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	layout, err := detect()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, tenants: make(map[string]*tenant)}
+	name := "massvhost." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if layout.Version == V2 {
+		err = m.setupV2(name)
+	} else {
+		err = m.setupV1(name)
+	}
+	if err != nil {
+		m.removeParents()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	m.stop, m.reaped = make(chan struct{}), make(chan struct{})
+	go m.reap()
+	return m, nil
+}
+
+// detect reads this process's cgroup membership and decides between v2
+// (the unified hierarchy offers the cpu controller to the server's cgroup)
+// and v1 (a cpu hierarchy is mounted).
+func detect() (Layout, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return Layout{}, err
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return Layout{}, err
+	}
+	l, err := locate(mi, cg)
+	if err != nil {
+		return l, err
+	}
+	if l.Unified != "" {
+		ctl, _ := os.ReadFile(filepath.Join(l.Unified, "cgroup.controllers"))
+		if hasWord(string(ctl), "cpu") {
+			l.Version = V2
+			return l, nil
+		}
+	}
+	if l.CPU == "" {
+		return l, errors.New("the cgroup2 hierarchy does not offer the cpu controller and no cgroup v1 cpu hierarchy is mounted")
+	}
+	l.Version = V1
+	return l, nil
+}
+
+func hasWord(s, w string) bool {
+	for f := range strings.FieldsSeq(s) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// serverLeaf is the v2 cgroup the server moves itself into (see New).
+const serverLeaf = "server"
+
+func (m *Manager) setupV2(name string) error {
+	own := m.layout.Unified
+	root := own
+	if filepath.Base(own) == serverLeaf {
+		// Moved there by an earlier Manager of this process (a reload).
+		if ctl, _ := os.ReadFile(filepath.Join(filepath.Dir(own), "cgroup.subtree_control")); hasWord(string(ctl), "cpu") {
+			root = filepath.Dir(own)
+		}
+	}
+	offered, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+	if err != nil {
+		return err
+	}
+	enable := "+cpu +pids"
+	if hasWord(string(offered), "memory") {
+		enable += " +memory"
+	}
+	if !hasWord(string(offered), "pids") {
+		enable = "+cpu"
+	}
+	if !isMountRoot(root) && root == own {
+		leaf := filepath.Join(root, serverLeaf)
+		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {
+			return fmt.Errorf("move the server into %s: %w", leaf, err)
+		}
+	}
+	if err := writeFile(filepath.Join(root, "cgroup.subtree_control"), enable); err != nil {
+		return fmt.Errorf("enable %q in %s (other processes in the server's cgroup?): %w", enable, root, err)
+	}
+	m.removeStale(root)
+	parent := filepath.Join(root, name)
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		return err
+	}
+	m.parents = []string{parent}
+	if err := writeFile(filepath.Join(parent, "cgroup.subtree_control"), enable); err != nil {
+		return fmt.Errorf("enable %q in %s: %w", enable, parent, err)
+	}
+	if strings.Contains(enable, "pids") {
+		m.pids = 0
+	}
+	return nil
+}
+
+// isMountRoot reports whether dir is the root of its cgroup2 mount.
+func isMountRoot(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return false
+	}
+	// Only the root cgroup lacks cgroup.type and cgroup.freeze.
+	_, err = os.Stat(filepath.Join(dir, "cgroup.type"))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+func (m *Manager) setupV1(name string) error {
+	for _, h := range []struct {
+		dir string
+		idx *int
+	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}} {
+		if h.dir == "" {
+			continue
+		}
+		m.removeStale(h.dir)
+		parent := filepath.Join(h.dir, name)
+		if err := os.Mkdir(parent, 0o755); err != nil {
+			if h.idx == nil {
+				return err // cpu is required
+			}
+			m.opts.Logger.Warn("cgroup: hierarchy not used", "dir", h.dir, "err", err)
+			continue
+		}
+		if h.idx != nil {
+			*h.idx = len(m.parents)
+		}
+		m.parents = append(m.parents, parent)
+	}
+	return nil
+}
+
+// removeStale removes the empty parent directories that servers no longer
+// running left in dir (killed with SIGKILL, say). Populated ones are left
+// alone: rmdir fails on them.
+func (m *Manager) removeStale(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		f := strings.Split(e.Name(), ".")
+		if !e.IsDir() || len(f) != 3 || f[0] != "massvhost" {
+			continue
+		}
+		pid, err := strconv.Atoi(f[1])
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		stale := filepath.Join(dir, e.Name())
+		subs, _ := os.ReadDir(stale)
+		for _, s := range subs {
+			if s.IsDir() {
+				unix.Rmdir(filepath.Join(stale, s.Name()))
+			}
+		}
+		unix.Rmdir(stale)
+	}
+}
+
+// String describes the cgroups in use, for the start-up log.
+func (m *Manager) String() string {
+	return fmt.Sprintf("cgroup v%d, tenants under %s", m.layout.Version, strings.Join(m.parents, ", "))
+}
+
+// Version is the cgroup interface in use.
+func (m *Manager) Version() Version { return m.layout.Version }
+
+// dirName is the name of a tenant's cgroup: "t-" and the tenant name when
+// that is a plain name (the prefix keeps it apart from the interface files
+// such as cpu.weight), else "h-" and a hash of it.
+func dirName(tenant string) string {
+	ok := tenant != "" && len(tenant) <= 200 && tenant[0] != '.'
+	for i := 0; ok && i < len(tenant); i++ {
+		c := tenant[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
+	}
+	if ok {
+		return "t-" + tenant
+	}
+	sum := sha256.Sum256([]byte(tenant))
+	return "h-" + hex.EncodeToString(sum[:16])
+}
+
+// Enter counts one run of tenant's scripts and returns the directories of
+// the tenant's cgroup (one per hierarchy) that the run's launcher joins.
+// The first run of a tenant creates them. Enter waits while a sweep or
+// removal of the tenant's cgroup is in progress (bounded, see
+// [Manager.Leave]), or until ctx is done. Every successful Enter is paired
+// with one Leave once the run's processes have been killed and reaped. The
+// returned slice is shared and must not be modified.
+func (m *Manager) Enter(ctx context.Context, tenantName string) ([]string, error) {
+	var t *tenant
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, errClosed
+		}
+		t = m.tenants[tenantName]
+		if t == nil {
+			t = &tenant{dirs: make([]string, len(m.parents))}
+			name := dirName(tenantName)
+			for i, p := range m.parents {
+				t.dirs[i] = filepath.Join(p, name)
+			}
+			m.tenants[tenantName] = t
+		}
+		busy := t.busy
+		if busy == nil {
+			t.running++
+			m.mu.Unlock()
+			break
+		}
+		m.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if t.ready.Load() {
+		return t.dirs, nil
+	}
+	t.setupMu.Lock()
+	defer t.setupMu.Unlock()
+	if !t.ready.Load() {
+		if err := m.create(t); err != nil {
+			m.Leave(tenantName)
+			return nil, err
+		}
+		t.ready.Store(true)
+	}
+	return t.dirs, nil
+}
+
+// create makes t's directories and sets their weight and process limit.
+func (m *Manager) create(t *tenant) error {
+	for _, d := range t.dirs {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	var err error
+	if m.layout.Version == V2 {
+		err = writeFile(filepath.Join(t.dirs[0], "cpu.weight"), strconv.Itoa(m.opts.Weight))
+	} else {
+		err = writeFile(filepath.Join(t.dirs[0], "cpu.shares"), strconv.Itoa(max(2, m.opts.Weight*1024/100)))
+	}
+	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
+		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	return nil
+}
+
+// Leave ends one run counted by Enter. When it was the tenant's last
+// running script, anything still in the tenant's cgroup escaped its request
+// (a daemon, a process that called setsid). Leave reads the cgroup's
+// process list once (no lock held) and, when it is not empty, starts a
+// sweep that kills them, in a goroutine and bounded by killBound. The
+// tenant's next Enter waits for both.
+func (m *Manager) Leave(tenantName string) {
+	m.mu.Lock()
+	t := m.tenants[tenantName]
+	if t == nil || t.running == 0 {
+		m.mu.Unlock()
+		return
+	}
+	t.running--
+	t.lastUsed = time.Now()
+	if t.running > 0 || m.closed || !t.ready.Load() {
+		m.mu.Unlock()
+		return
+	}
+	busy := make(chan struct{})
+	t.busy = busy
+	m.sweeps.Add(1)
+	m.mu.Unlock()
+	done := func() {
+		m.mu.Lock()
+		t.busy = nil
+		m.mu.Unlock()
+		close(busy)
+		m.sweeps.Done()
+	}
+	if pids, err := readPids(filepath.Join(t.dirs[0], "cgroup.procs")); err == nil && len(pids) == 0 {
+		done() // the common case: nothing escaped
+		return
+	}
+	go func() {
+		defer done()
+		if n, err := m.kill(t); n > 0 || err != nil {
+			m.escapees.Add(uint64(n))
+			m.opts.Logger.Warn("cgroup: killed processes that outlived their requests", "tenant", tenantName, "count", n, "err", err)
+		}
+	}()
+}
+
+// Escapees returns how many processes sweeps have killed since New.
+// A nil Manager has killed none.
+func (m *Manager) Escapees() uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.escapees.Load()
+}
+
+// reap removes tenant cgroups idle for IdleTimeout, every IdleTimeout/2,
+// and forgets them, so that memory and cgroups grow with the tenants
+// active recently, not with all the tenants ever served.
+func (m *Manager) reap() {
+	defer close(m.reaped)
+	tick := time.NewTicker(m.opts.IdleTimeout / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.removeIdle(time.Now().Add(-m.opts.IdleTimeout))
+		}
+	}
+}
+
+// removeIdle removes the cgroups of tenants with no script running since
+// before cutoff.
+func (m *Manager) removeIdle(cutoff time.Time) {
+	type job struct {
+		name string
+		t    *tenant
+		busy chan struct{}
+	}
+	var jobs []job
+	m.mu.Lock()
+	for name, t := range m.tenants {
+		if t.running == 0 && t.busy == nil && t.lastUsed.Before(cutoff) {
+			t.busy = make(chan struct{})
+			jobs = append(jobs, job{name, t, t.busy})
+		}
+	}
+	m.mu.Unlock()
+	for _, j := range jobs {
+		gone := m.removeTenant(j.t)
+		m.mu.Lock()
+		if gone {
+			delete(m.tenants, j.name)
+		}
+		j.t.busy = nil
+		m.mu.Unlock()
+		close(j.busy)
+	}
+}
+
+// removeTenant removes t's directories and reports whether all are gone.
+// A populated cgroup cannot be removed (EBUSY): it is kept, and created
+// again (EEXIST) by the next Enter. The caller holds t's busy state.
+func (m *Manager) removeTenant(t *tenant) bool {
+	t.ready.Store(false)
+	gone := true
+	for _, d := range t.dirs {
+		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+			gone = false
+			if err != unix.EBUSY {
+				m.opts.Logger.Warn("cgroup: remove", "dir", d, "err", err)
+			}
+		}
+	}
+	return gone
+}
+
+// Close stops removing idle cgroups, waits for running sweeps, kills what
+// is left in every tenant cgroup, and removes them and their parents. The
+// caller must have ended every run first (Leave). Close is idempotent, and
+// does nothing on a nil Manager.
+func (m *Manager) Close() error {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.reaped
+	m.sweeps.Wait()
+	m.mu.Lock()
+	tenants := m.tenants
+	m.tenants = nil
+	m.mu.Unlock()
+	for _, t := range tenants {
+		if t.ready.Load() {
+			m.kill(t)
+		}
+		m.removeTenant(t)
+	}
+	m.removeParents()
+	return nil
+}
+
+func (m *Manager) removeParents() {
+	for _, p := range m.parents {
+		if err := unix.Rmdir(p); err != nil && err != unix.ENOENT {
+			m.opts.Logger.Warn("cgroup: remove", "dir", p, "err", err)
+		}
+	}
+}
+
+// writeFile writes s to an existing cgroup interface file in one write,
+// as the kernel expects.
+func writeFile(name, s string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(s)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

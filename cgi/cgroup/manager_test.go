@@ -1,0 +1,188 @@
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newTestManager returns a Manager on this machine's real cgroups, or
+// skips the test when there are none this process may use.
+func newTestManager(t *testing.T, opts Options) *Manager {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: cgroup directories are owned by root")
+	}
+	m, err := New(opts)
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("no writable cgroup cpu controller here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// startIn starts "sleep 300" in a session of its own (as a setsid escapee)
+// and moves it into dirs, as the launcher does for a script.
+func startIn(t *testing.T, dirs []string) (*exec.Cmd, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	for _, d := range dirs {
+		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return cmd, done
+}
+
+func TestEnterCreatesTenantCgroup(t *testing.T) {
+	m := newTestManager(t, Options{Weight: 50, Processes: 77})
+	dirs, err := m.Enter(context.Background(), "a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave("a.test")
+	t.Logf("%s: %q", m, dirs)
+	if len(dirs) != len(m.parents) {
+		t.Fatalf("dirs %q for parents %q", dirs, m.parents)
+	}
+	weightFile, want := "cpu.weight", "50"
+	if m.Version() == V1 {
+		weightFile, want = "cpu.shares", "512"
+	}
+	if got := readTrim(t, filepath.Join(dirs[0], weightFile)); got != want {
+		t.Errorf("%s = %s, want %s", weightFile, got, want)
+	}
+	if m.pids >= 0 {
+		if got := readTrim(t, filepath.Join(dirs[m.pids], "pids.max")); got != "77" {
+			t.Errorf("pids.max = %s, want 77", got)
+		}
+	}
+	again, err := m.Enter(context.Background(), "a.test")
+	if err != nil || again[0] != dirs[0] {
+		t.Fatalf("second Enter: %q, %v", again, err)
+	}
+	m.Leave("a.test")
+}
+
+// A process left in the tenant's cgroup when its last run ends is killed;
+// one that a new run of the tenant starts while the sweep runs is not.
+func TestSweepKillsEscapeesOnly(t *testing.T) {
+	m := newTestManager(t, Options{})
+	ctx := context.Background()
+	for i := range 20 {
+		dirs, err := m.Enter(ctx, "a.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, escaped := startIn(t, dirs)
+		m.Leave("a.test") // starts the sweep
+		// The next run enters at once; Enter waits for the sweep, so what
+		// it starts afterwards is never swept.
+		dirs, err = m.Enter(ctx, "a.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-escaped:
+		case <-time.After(killBound):
+			t.Fatalf("round %d: escapee alive after the sweep", i)
+		}
+		cmd, done := startIn(t, dirs)
+		select {
+		case <-done:
+			t.Fatalf("round %d: a new run's process was killed: %v", i, cmd.ProcessState)
+		case <-time.After(20 * time.Millisecond):
+		}
+		m.Leave("a.test")
+		select {
+		case <-done:
+		case <-time.After(killBound + time.Second):
+			t.Fatalf("round %d: escapee alive after the last run ended", i)
+		}
+	}
+	m.sweeps.Wait()
+	if got := m.Escapees(); got < 40 {
+		t.Errorf("Escapees() = %d, want at least 40", got)
+	}
+}
+
+func TestRemoveIdle(t *testing.T) {
+	m := newTestManager(t, Options{})
+	dirs, err := m.Enter(context.Background(), "idle.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Leave("idle.test")
+	m.sweeps.Wait()
+	m.removeIdle(time.Now().Add(-time.Hour)) // nothing idle for an hour
+	if _, err := os.Stat(dirs[0]); err != nil {
+		t.Fatalf("removed too early: %v", err)
+	}
+	m.removeIdle(time.Now().Add(time.Hour))
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there: %v", d, err)
+		}
+	}
+	m.mu.Lock()
+	n := len(m.tenants)
+	m.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d tenants remembered after removal", n)
+	}
+	// A tenant comes back: its cgroup is created again.
+	if dirs, err = m.Enter(context.Background(), "idle.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+	m.Leave("idle.test")
+}
+
+func TestCloseRemovesEverything(t *testing.T) {
+	m := newTestManager(t, Options{})
+	dirs, err := m.Enter(context.Background(), "a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := startIn(t, dirs)
+	m.Leave("a.test")
+	m.Close()
+	<-done
+	for _, p := range m.parents {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there after Close: %v", p, err)
+		}
+	}
+	if _, err := m.Enter(context.Background(), "a.test"); err == nil {
+		t.Error("Enter after Close succeeded")
+	}
+}
+
+func readTrim(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
