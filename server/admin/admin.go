@@ -1,9 +1,10 @@
 // Package admin serves massvhost's operator endpoints on a listener of
 // their own: Prometheus metrics (/metrics), liveness (/healthz), readiness
-// (/readyz) and an mod_status-style page (/server-status, with a plain-text
-// ?auto form). It reads the running server's counters when it is asked and
-// keeps nothing per tenant; it does not bind sockets or parse configuration
-// (the command does).
+// (/readyz), an mod_status-style page (/server-status, with a plain-text
+// ?auto form) and, when enabled, the Go runtime profiles (/debug/pprof/).
+// It reads the running server's counters when it is asked and keeps
+// nothing per tenant; it does not bind sockets or parse configuration (the
+// command does).
 //
 // # Data flow
 //
@@ -25,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,6 +78,10 @@ type Options struct {
 	PingTimeout time.Duration
 	// Logger receives errors; if nil, slog.Default().
 	Logger *slog.Logger
+	// Pprof serves net/http/pprof under /debug/pprof/ (see
+	// [Admin.SetPprof]); off by default, as the profiles expose the
+	// process's internals and requests in flight.
+	Pprof bool
 
 	now func() time.Time // test seam
 }
@@ -101,6 +107,7 @@ type Admin struct {
 	lastReloadErr  string
 
 	samples *sampler
+	pprof   atomic.Bool // serve /debug/pprof/
 }
 
 // New returns an Admin for opts and starts its sampler.
@@ -132,12 +139,13 @@ func New(opts Options) (*Admin, error) {
 		a.storeLookups,
 		&collector{a: a},
 	)
+	a.pprof.Store(opts.Pprof)
 	a.samples = newSampler(a, opts.now)
 	return a, nil
 }
 
 // Handler returns the admin endpoints: /metrics, /healthz, /readyz,
-// /server-status.
+// /server-status, and /debug/pprof/ while profiling is enabled.
 func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{
@@ -147,6 +155,7 @@ func (a *Admin) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", a.serveHealthz)
 	mux.HandleFunc("GET /readyz", a.serveReadyz)
 	mux.HandleFunc("GET /server-status", a.serveStatus)
+	mux.Handle("/debug/pprof/", a.pprofHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/server-status", http.StatusFound)
 	})

@@ -2,6 +2,7 @@ package peers
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,12 @@ type MassvhostOptions struct {
 	// CacheSize is certs.cache_size; 1 makes every handshake of a rotating
 	// host list load its certificate from the store (the cold case).
 	CacheSize int
+	// AdminAddr is admin.listen ("" = no admin listener, as in the
+	// side-by-side tables); Pprof is admin.pprof.
+	AdminAddr string
+	Pprof     bool
+	// AccessLog is log.access ("" = off, as every peer runs).
+	AccessLog string
 }
 
 // Massvhost writes a massvhost configuration (only keys massvhost accepts)
@@ -59,8 +66,8 @@ func Massvhost(e Env, o MassvhostOptions) (Spec, error) {
 			fmt.Fprintf(w, "redis:\n  addrs: [%s]\n  key_prefix: %s\n", q(o.Redis), q(o.RedisPrefix))
 		}
 		fmt.Fprintf(w, "cgi:\n  enabled: true\n")
-		fmt.Fprintf(w, "log:\n  access: \"off\"\n  level: warn\n")
-		fmt.Fprintf(w, "admin:\n  listen: \"\"\n")
+		fmt.Fprintf(w, "log:\n  access: %s\n  level: warn\n", q(cmp.Or(o.AccessLog, "off")))
+		fmt.Fprintf(w, "admin:\n  listen: %s\n  pprof: %t\n", q(o.AdminAddr), o.Pprof)
 	})
 	if err != nil {
 		return Spec{}, err
