@@ -33,7 +33,7 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		return nil, nil
 	}
 	processes := max(o.TenantProcesses, 0)
-	m, err := cgroup.New(cgroup.Options{Weight: o.CPUWeight, Processes: processes, Logger: o.Logger})
+	m, err := cgroup.New(cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger})
 	if err != nil {
 		if o.Cgroups == CgroupsOn {
 			return nil, fmt.Errorf("cgi: Cgroups: %w", err)
@@ -41,6 +41,6 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		o.Logger.Warn("cgi: per-tenant cgroups off", "err", err)
 		return nil, nil
 	}
-	o.Logger.Info("cgi: per-tenant cgroups on", "cgroups", m.String(), "cpu_weight", o.CPUWeight, "tenant_processes", processes)
+	o.Logger.Info("cgi: per-tenant cgroups on", "cgroups", m.String(), "cpu_weight", o.CPUWeight, "tenant_cpu_max", o.TenantCPUMax, "tenant_processes", processes)
 	return m, nil
 }

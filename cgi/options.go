@@ -124,6 +124,10 @@ type Options struct {
 	// cpu.weight; v1 cpu.shares = CPUWeight*1024/100). If zero,
 	// DefaultCPUWeight.
 	CPUWeight int
+	// TenantCPUMax caps the CPU all of a tenant's scripts may use
+	// together, in CPUs (cgroup v2 cpu.max; v1 cpu.cfs_quota_us), over
+	// [cgroup.CPUPeriod]. Zero sets no cap.
+	TenantCPUMax float64
 	// TenantProcesses is pids.max of each tenant's cgroup: the tasks
 	// (threads count, launchers included) all its scripts may have at
 	// once. It fences tenants that share a uid, which RLIMIT_NPROC cannot.
@@ -304,6 +308,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.CPUWeight = DefaultCPUWeight
 	case o.CPUWeight < 1 || o.CPUWeight > cgroup.MaxWeight:
 		bad("CPUWeight", "must be in 1..%d, got %d", cgroup.MaxWeight, o.CPUWeight)
+	}
+	if o.TenantCPUMax < 0 {
+		bad("TenantCPUMax", "must not be negative, got %v", o.TenantCPUMax)
 	}
 	if o.TenantProcesses == 0 {
 		o.TenantProcesses = DefaultTenantProcesses

@@ -350,6 +350,9 @@ type CGI struct {
 	// CPUWeight is each tenant cgroup's CPU weight, 1..10000 (default
 	// 100).
 	CPUWeight int `mapstructure:"cpu_weight"`
+	// TenantCPUMax caps each tenant cgroup's CPU, in CPUs; 0 sets no cap
+	// (the default).
+	TenantCPUMax float64 `mapstructure:"tenant_cpu_max"`
 	// TenantProcesses is pids.max of each tenant cgroup; 0 sets no limit
 	// (default 512).
 	TenantProcesses int `mapstructure:"tenant_processes"`

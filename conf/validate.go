@@ -484,6 +484,9 @@ func (c CGI) check(ck *checker) {
 		ck.bad("cgi.cpu_weight", c.CPUWeight, "must be in 1..10000")
 	}
 	ck.atLeast("cgi.tenant_processes", int64(c.TenantProcesses), 0)
+	if c.TenantCPUMax != 0 && (c.TenantCPUMax < 0.01 || c.TenantCPUMax > 1024) {
+		ck.bad("cgi.tenant_cpu_max", c.TenantCPUMax, "must be 0 (no cap) or in 0.01..1024 CPUs")
+	}
 	ck.positive("cgi.limits.cpu", c.Limits.CPU)
 	ck.atLeast("cgi.limits.address_space", c.Limits.AddressSpace, 1)
 	ck.atLeast("cgi.limits.processes", int64(c.Limits.Processes), 1)

@@ -24,6 +24,11 @@ const (
 	DefaultWeight      = 100
 	DefaultIdleTimeout = time.Minute
 	MaxWeight          = 10000
+	// CPUPeriod is the period over which Options.CPUMax is enforced.
+	// Shorter than the kernel's default 100 ms, so that a capped tenant is
+	// throttled in short slices rather than holding every core for tens of
+	// milliseconds at a time.
+	CPUPeriod = 20 * time.Millisecond
 )
 
 // ErrUnavailable is wrapped by [New] when the machine offers no cgroup
@@ -41,6 +46,14 @@ type Options struct {
 	// the same weight share contended CPU equally, however many processes
 	// each runs. If zero, DefaultWeight.
 	Weight int
+	// CPUMax caps the CPU time of all of a tenant's processes together, in
+	// CPUs per [CPUPeriod] (v2 cpu.max; v1 cpu.cfs_quota_us and
+	// cpu.cfs_period_us), even when the CPU is otherwise idle. The weight
+	// alone shares CPU only while tenants contend for it, and a tenant
+	// with many runnable processes still holds every core whenever another
+	// tenant's script wakes up; the cap leaves the rest of the machine
+	// free. Zero sets no cap.
+	CPUMax float64
 	// Processes is pids.max of each tenant's cgroup: tasks (threads count)
 	// that the tenant's scripts may have at once, all of them together,
 	// whatever their uid. Zero sets no limit. Ignored without a pids
@@ -125,6 +138,8 @@ func New(opts Options) (*Manager, error) {
 		opts.Weight = DefaultWeight
 	case opts.Weight < 1 || opts.Weight > MaxWeight:
 		return nil, fmt.Errorf("cgroup: weight %d out of range 1..%d", opts.Weight, MaxWeight)
+	case opts.CPUMax < 0:
+		return nil, fmt.Errorf("cgroup: CPU cap %v is negative", opts.CPUMax)
 	}
 	if opts.Processes < 0 {
 		return nil, fmt.Errorf("cgroup: negative process limit %d", opts.Processes)
@@ -394,8 +409,17 @@ func (m *Manager) create(t *tenant) error {
 	var err error
 	if m.layout.Version == V2 {
 		err = writeFile(filepath.Join(t.dirs[0], "cpu.weight"), strconv.Itoa(m.opts.Weight))
+		if err == nil && m.opts.CPUMax > 0 {
+			err = writeFile(filepath.Join(t.dirs[0], "cpu.max"), fmt.Sprintf("%d %d", m.quotaUS(), CPUPeriod.Microseconds()))
+		}
 	} else {
 		err = writeFile(filepath.Join(t.dirs[0], "cpu.shares"), strconv.Itoa(max(2, m.opts.Weight*1024/100)))
+		if err == nil && m.opts.CPUMax > 0 {
+			err = writeFile(filepath.Join(t.dirs[0], "cpu.cfs_period_us"), strconv.FormatInt(CPUPeriod.Microseconds(), 10))
+			if err == nil {
+				err = writeFile(filepath.Join(t.dirs[0], "cpu.cfs_quota_us"), strconv.FormatInt(m.quotaUS(), 10))
+			}
+		}
 	}
 	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
 		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))
@@ -573,4 +597,10 @@ func writeFile(name, s string) error {
 		err = cerr
 	}
 	return err
+}
+
+// quotaUS is the CPU time per CPUPeriod that Options.CPUMax allows, in
+// microseconds, at least the kernel's minimum of 1 ms.
+func (m *Manager) quotaUS() int64 {
+	return max(1000, int64(m.opts.CPUMax*float64(CPUPeriod.Microseconds())))
 }

@@ -82,6 +82,60 @@ func TestEnterCreatesTenantCgroup(t *testing.T) {
 	m.Leave("a.test")
 }
 
+// TestCPUMax: a tenant capped at 0.2 CPUs gets about that much however
+// much it spins; without the cap the same loop takes a whole CPU when one
+// is free. Only an upper bound is asserted: a busy machine can lower the
+// CPU the loop gets, never raise it above the cap.
+func TestCPUMax(t *testing.T) {
+	m := newTestManager(t, Options{CPUMax: 0.2})
+	dirs, err := m.Enter(context.Background(), "spin.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave("spin.test")
+	quota, period := "cpu.max", "20000 20000"
+	if m.Version() == V1 {
+		quota, period = "cpu.cfs_quota_us", "4000"
+		if got := readTrim(t, filepath.Join(dirs[0], "cpu.cfs_period_us")); got != "20000" {
+			t.Errorf("cpu.cfs_period_us = %s, want 20000", got)
+		}
+	} else {
+		period = "4000 20000"
+	}
+	if got := readTrim(t, filepath.Join(dirs[0], quota)); got != period {
+		t.Errorf("%s = %s, want %s", quota, got, period)
+	}
+
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if err := writeFile(filepath.Join(dirs[0], "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	before := cpuTicks(t, cmd.Process.Pid)
+	time.Sleep(2 * time.Second)
+	used := time.Duration(cpuTicks(t, cmd.Process.Pid)-before) * 10 * time.Millisecond // USER_HZ 100
+	t.Logf("spinning for 2s under a 0.2 CPU cap used %v of CPU", used)
+	if used > 700*time.Millisecond { // 0.4 s allowed, plus tick rounding and slack
+		t.Errorf("capped loop used %v of CPU in 2s, want about 400ms", used)
+	}
+}
+
+// cpuTicks is utime+stime of pid from /proc/PID/stat, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
 // A process left in the tenant's cgroup when its last run ends is killed;
 // one that a new run of the tenant starts while the sweep runs is not.
 func TestSweepKillsEscapeesOnly(t *testing.T) {

@@ -256,6 +256,7 @@ func (st *stack) buildCGI(logger *slog.Logger) error {
 		PassAuthorization: c.PassAuthorization,
 		Cgroups:           cgroupMode(c.Cgroups),
 		CPUWeight:         c.CPUWeight,
+		TenantCPUMax:      c.TenantCPUMax,
 		TenantProcesses:   tenantProcesses(c.TenantProcesses),
 		NoNewPrivs:        c.NoNewPrivs,
 		Limits: cgi.Limits{

@@ -27,22 +27,23 @@ var (
 	dLogErrors    = desc("access_log_write_errors_total", "Failed writes to the access log.")
 	dTenantLogErr = desc("tenant_access_log_errors_total", "Failed writes to per-tenant access logs.")
 
-	dHellos       = desc("tls_client_hellos_total", "ClientHellos that reached certificate selection.")
-	dHandshakes   = desc("tls_handshakes_total", "TLS handshakes that got past certificate selection and key exchange.")
-	dTLSFailures  = desc("tls_handshake_failures_total", "ClientHellos whose certificate lookup failed, by reason.", "reason")
-	dTLSErrors    = desc("tls_handshake_errors_total", "Failed TLS handshakes of any cause, as reported by net/http (includes the lookup failures, client aborts and timeouts).")
-	dCacheHits    = desc("cert_cache_hits_total", "Certificate lookups answered from memory, by freshness.", "state")
-	dCacheMisses  = desc("cert_cache_misses_total", "Certificate lookups with no cached certificate.")
-	dNegHits      = desc("cert_cache_negative_hits_total", "Misses answered by the negative cache (name remembered as having no certificate).")
-	dEvictions    = desc("cert_cache_evictions_total", "Cached certificates pushed out by certs.cache_size.")
-	dEntries      = desc("cert_cache_entries", "Certificates in the cache.")
-	dNegEntries   = desc("cert_cache_negative_entries", "Names in the negative cache.")
-	dLoads        = desc("cert_loads_total", "Certificate store loads run (misses and refreshes), by result.", "result")
-	dInvalidNames = desc("cert_invalid_names_total", "Lookups refused because the SNI is not a valid host name.")
-	dRateLimited  = desc("cert_rate_limited_total", "New-name lookups refused by certs.new_name_rate.")
-	dIssued       = desc("cert_issued_total", "Certificates minted by the issuer (local CA or ACME).")
-	dExpired      = desc("cert_expired_loaded_total", "Loaded certificates outside their validity period.")
-	dInvalidation = desc("cert_invalidations_total", "Invalidation messages received from Redis.")
+	dHellos        = desc("tls_client_hellos_total", "ClientHellos that reached certificate selection.")
+	dHandshakes    = desc("tls_handshakes_total", "TLS handshakes that got past certificate selection and key exchange.")
+	dTLSFailures   = desc("tls_handshake_failures_total", "ClientHellos whose certificate lookup failed, by reason.", "reason")
+	dTLSErrors     = desc("tls_handshake_errors_total", "Failed TLS handshakes of any cause, as reported by net/http (includes the lookup failures, client aborts and timeouts).")
+	dCacheHits     = desc("cert_cache_hits_total", "Certificate lookups answered from memory, by freshness.", "state")
+	dCacheMisses   = desc("cert_cache_misses_total", "Certificate lookups with no cached certificate.")
+	dNegHits       = desc("cert_cache_negative_hits_total", "Misses answered by the negative cache (name remembered as having no certificate).")
+	dEvictions     = desc("cert_cache_evictions_total", "Cached certificates pushed out by certs.cache_size.")
+	dEntries       = desc("cert_cache_entries", "Certificates in the cache.")
+	dNegEntries    = desc("cert_cache_negative_entries", "Names in the negative cache.")
+	dLoads         = desc("cert_loads_total", "Certificate store loads run (misses and refreshes), by result.", "result")
+	dInvalidNames  = desc("cert_invalid_names_total", "Lookups refused because the SNI is not a valid host name.")
+	dRateLimited   = desc("cert_rate_limited_total", "New-name lookups refused by certs.new_name_rate or certs.new_name_rate_per_ip.")
+	dClientLimited = desc("cert_client_rate_limited_total", "New-name lookups refused by certs.new_name_rate_per_ip (one client IP over its share; also counted in cert_rate_limited_total).")
+	dIssued        = desc("cert_issued_total", "Certificates minted by the issuer (local CA or ACME).")
+	dExpired       = desc("cert_expired_loaded_total", "Loaded certificates outside their validity period.")
+	dInvalidation  = desc("cert_invalidations_total", "Invalidation messages received from Redis.")
 
 	dCGISpawned  = desc("cgi_spawned_total", "CGI scripts started.")
 	dCGIRunning  = desc("cgi_running", "CGI scripts running now.")
@@ -51,6 +52,7 @@ var (
 	dCGIKilled   = desc("cgi_killed_total", "CGI runs ended early: timeout, client gone, shutdown or output cap.")
 	dCGIRejected = desc("cgi_rejected_total", "CGI requests refused before spawning, by reason (cap: 503 from a concurrency cap; check: 403 from the suEXEC-style checks).", "reason")
 	dCGIBad      = desc("cgi_bad_responses_total", "CGI runs answered 502: no, malformed or invalid headers, or a failed exec.")
+	dCGIEscaped  = desc("cgi_escaped_killed_total", "Processes killed in a tenant's cgroup after all its scripts had ended (escaped with setsid or daemonized).")
 	dCGIStderr   = desc("cgi_stderr_dropped_total", "CGI stderr lines dropped by the error log's rate limit.")
 	dCGIHeader   = desc("cgi_response_header_seconds", "Time from handing a request to the CGI runner to the script's response headers (spawn plus the script's start-up).")
 
@@ -65,8 +67,8 @@ var (
 var allDescs = []*prometheus.Desc{
 	dBuildInfo, dUptime, dRequests, dInFlight, dPanics, dConnsRefused, dLogDropped, dLogErrors, dTenantLogErr,
 	dHellos, dHandshakes, dTLSFailures, dTLSErrors, dCacheHits, dCacheMisses, dNegHits, dEvictions, dEntries,
-	dNegEntries, dLoads, dInvalidNames, dRateLimited, dIssued, dExpired, dInvalidation,
-	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIStderr, dCGIHeader,
+	dNegEntries, dLoads, dInvalidNames, dRateLimited, dClientLimited, dIssued, dExpired, dInvalidation,
+	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIStderr, dCGIHeader,
 	dRedisPool, dRedisPoolOps, dRedisBreaker, dReloads, dLoaded,
 }
 
@@ -124,6 +126,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dLoads, ms.Invalid, "invalid")
 		counter(dInvalidNames, ms.InvalidNames)
 		counter(dRateLimited, ms.RateLimited)
+		counter(dClientLimited, ms.ClientRateLimited)
 		counter(dIssued, ms.Issued)
 		counter(dExpired, ms.Expired)
 	}
@@ -135,6 +138,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dCGIRunning, float64(cs.Running))
 		counter(dCGITimeouts, cs.Timeouts)
 		counter(dCGIKilled, cs.Killed)
+		counter(dCGIEscaped, cs.Escaped)
 		counter(dCGIRejected, cs.RejectedCap, "cap")
 		counter(dCGIRejected, cs.FailedChecks, "check")
 		counter(dCGIBad, cs.BadResponses)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"massvhost/test/proctest"
 )
 
 // installPair puts a copy of the massvhost binary and a freshly built
@@ -26,10 +28,7 @@ func installPair(t *testing.T) string {
 	_, err = io.Copy(dst, src)
 	must(t, err)
 	must(t, dst.Close())
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "massvhost-cgi-launch"), "massvhost/cmd/massvhost-cgi-launch")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building massvhost-cgi-launch: %v\n%s", err, out)
-	}
+	must(t, proctest.InstallLauncher(dst.Name()))
 	return dir
 }
 

@@ -48,6 +48,19 @@ func Build() (binary string, cleanup func(), err error) {
 	return binary, cleanup, nil
 }
 
+// InstallLauncher builds massvhost-cgi-launch beside binary (a path from
+// [Build]), as `go install ./cmd/...` installs the two, so that a server
+// started from binary runs scripts through the small launcher, as a
+// deployed one does, instead of re-executing itself.
+func InstallLauncher(binary string) error {
+	build := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(binary), "massvhost-cgi-launch"), "massvhost/cmd/massvhost-cgi-launch")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building massvhost-cgi-launch: %w", err)
+	}
+	return nil
+}
+
 // Server is a running `massvhost serve`.
 type Server struct {
 	tb         testing.TB
