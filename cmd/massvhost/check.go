@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 
 	"massvhost/conf"
 )
@@ -24,6 +25,32 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, err)
 		return errSilent
 	}
+	if errs := checkResolved(cfg); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stdout, err)
+		}
+		return errSilent
+	}
 	fmt.Fprintf(stdout, "ok (%s)\n", cfg.Source())
 	return nil
+}
+
+// checkResolved checks what serve resolves against this machine rather
+// than the file alone: the CGI launcher (present, executable, replaceable
+// by nobody else) and, when run as root, the anonymous user. It runs the
+// same functions as serve, so check passes exactly when serve would get
+// past them.
+func checkResolved(cfg *conf.Config) []error {
+	c := cfg.CGI
+	if !c.Enabled {
+		return nil
+	}
+	var errs []error
+	if _, err := resolveLauncher(c.Launcher, slog.New(slog.DiscardHandler)); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := anonymousIdentity(c.AnonymousUser, uint32(c.MinUID), uint32(c.MinGID)); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }

@@ -80,7 +80,10 @@ const (
 
 // isolationCgroups is cgi.cgroups for TestIsolationUnderAbuse; "off"
 // measures the server without per-tenant cgroups.
-var isolationCgroups = flag.String("isolation.cgroups", "auto", "cgi.cgroups for TestIsolationUnderAbuse: auto, on or off")
+var (
+	isolationCgroups = flag.String("isolation.cgroups", "auto", "cgi.cgroups for TestIsolationUnderAbuse: auto, on or off")
+	isolationCPUMax  = flag.String("isolation.cpumax", "", "cgi.tenant_cpu_max for TestIsolationUnderAbuse (default: the server's default)")
+)
 
 // fileSizeLimit is RLIMIT_FSIZE for the abuse tests: small, so the disk
 // filler hits it in a fraction of a second.
@@ -136,16 +139,20 @@ func latencies(c *http.Client, n, conc int) (static, cgi []time.Duration, failur
 func TestIsolationUnderAbuse(t *testing.T) {
 	requireRoot(t)
 	w := abuseWorld(t)
-	p := start(t, w.config(settings{
+	cfg := settings{
 		"cgi": {
 			"timeout": "3s", "max_per_tenant": "8", "max_total": "64",
 			"limits.processes": "64", "limits.file_size": strconv.Itoa(fileSizeLimit),
 			"limits.cpu": "3s", "limits.address_space": strconv.Itoa(512 << 20),
 			"cgroups": *isolationCgroups,
 		},
-	}))
+	}
+	if *isolationCPUMax != "" {
+		cfg["cgi"]["tenant_cpu_max"] = *isolationCPUMax
+	}
+	p := start(t, w.config(cfg))
 	cgroupsOn := strings.Contains(p.Output(), "per-tenant cgroups on")
-	t.Logf("per-tenant cgroups: %v (cgi.cgroups %s)", cgroupsOn, *isolationCgroups)
+	t.Logf("per-tenant cgroups: %v (cgi.cgroups %s, cgi.tenant_cpu_max %q)", cgroupsOn, *isolationCgroups, *isolationCPUMax)
 	c := httpClient(p.HTTPAddr, 30*time.Second)
 	const n, conc = 200, 2
 
