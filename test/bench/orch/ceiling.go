@@ -55,19 +55,28 @@ func ceilingMain([]string) int {
 	// perOp is CPU time (user+system of this process, pinned to one CPU)
 	// per call, not wall time: the handshake rates it is compared with are
 	// per server CPU-second, and on a shared machine wall time would count
-	// the time other processes held the CPU.
+	// the time other processes held the CPU. Even CPU time grows when the
+	// other CPU is busy (shared caches and cores), so it is the smallest
+	// of three rounds of about a second each: noise only ever adds.
 	perOp := func(f func()) float64 {
 		for range 10 {
 			f()
 		}
-		start, n := cpuTime(), 0
-		for cpuTime()-start < time.Second {
-			for range 10 {
-				f()
+		best := 0.0
+		for range 3 {
+			start, n := cpuTime(), 0
+			for cpuTime()-start < time.Second {
+				for range 10 {
+					f()
+				}
+				n += 10
 			}
-			n += 10
+			us := float64(cpuTime()-start) / float64(n) / 1e3
+			if best == 0 || us < best {
+				best = us
+			}
 		}
-		return float64(cpuTime()-start) / float64(n) / 1e3
+		return best
 	}
 	var c results.Ceiling
 	c.RSA2048SignUS = perOp(func() {
