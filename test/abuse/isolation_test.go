@@ -72,9 +72,13 @@ func abuseWorld(t *testing.T) *world {
 // baseline p99 (the median over rounds), and latencyFloor is the smallest
 // baseline the ratio is taken against: below it, a p99 of 200 samples is
 // scheduler noise on a shared machine (sub-millisecond static pages). See
-// TestIsolationUnderAbuse.
+// TestIsolationUnderAbuse. The bound is far above the measured medians
+// (about 3x with cgroups, 5x without; docs/RELIABILITY.md) because single
+// runs on cgroup v1 reach 15x when spawns contend for the kernel's cgroup
+// migration lock; a tenant that is not contained makes B fail or wait for
+// A's timeouts (hundreds of times the floor), which it still catches.
 const (
-	maxP99Ratio  = 10
+	maxP99Ratio  = 25
 	latencyFloor = 10 * time.Millisecond
 )
 
