@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"massvhost/test/bench/internal/loadgen"
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 	"massvhost/test/bench/internal/results"
 )
@@ -48,15 +49,15 @@ func (o *orch) cgiPoints(peer string, d *dataset) {
 		o.skip("T3", peer, d.n, "%v", err)
 		return
 	}
-	defer s.stop(60 * time.Second)
-	if err := probe(o.addr, d.data.Hosts[0], cgiPath); err != nil {
+	defer s.Stop(60 * time.Second)
+	if err := peerproc.Probe(o.addr, d.data.Hosts[0], cgiPath); err != nil {
 		o.skip("T3", peer, d.n, "CGI request failed: %v", err)
 		return
 	}
 	hosts := min(o.plan.cgiHosts, d.n)
 	// Warm-up: spare children, page cache, first-use costs.
 	o.load(loadArgs{d: d, hosts: hosts, mode: loadgen.ModeKeepAlive, conc: slices.Max(o.plan.cgiConc), dur: time.Second, perConn: 100, path: cgiPath})
-	tree := snapshot(s.pid)
+	tree := snapshot(s.Pid)
 	for _, c := range o.plan.cgiConc {
 		pt := results.CGIPoint{Peer: peer, Tenants: d.n, Concurrency: c, Server: tree}
 		var cpu []float64

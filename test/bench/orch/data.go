@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 	"massvhost/test/bench/internal/results"
 	"massvhost/test/bench/internal/tenants"
@@ -64,7 +65,7 @@ func (o *orch) dataset(key string, n int) (*dataset, error) {
 
 // redisServer is a private redis-server on a loopback port, no persistence.
 type redisServer struct {
-	srv    *server
+	srv    *peerproc.Process
 	addr   string
 	loaded string // data set currently loaded
 }
@@ -84,7 +85,7 @@ func (o *orch) redisFor(d *dataset) (string, error) {
 		os.MkdirAll(work, 0o755)
 		spec := peers.Spec{Name: "redis", Stop: 15, Argv: []string{"redis-server", "--bind", "127.0.0.1", "--port", port,
 			"--save", "", "--appendonly", "no", "--dir", work, "--protected-mode", "yes", "--daemonize", "no"}}
-		s, err := startServer(spec, filepath.Join(work, "redis.log"))
+		s, err := peerproc.Start(spec, filepath.Join(work, "redis.log"))
 		if err != nil {
 			return "", err
 		}
@@ -121,12 +122,12 @@ func (r *redisServer) ping(ctx context.Context) error {
 		if rdb.Ping(ctx).Err() == nil {
 			return nil
 		}
-		if r.srv.exited() {
-			return fmt.Errorf("redis-server exited: %s", r.srv.logTail())
+		if r.srv.Exited() {
+			return fmt.Errorf("redis-server exited: %s", r.srv.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("redis-server on %s not answering", r.addr)
 }
 
-func (r *redisServer) stop() { r.srv.stop(10 * time.Second) }
+func (r *redisServer) stop() { r.srv.Stop(10 * time.Second) }

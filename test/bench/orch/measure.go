@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"massvhost/test/bench/internal/loadgen"
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 )
 
@@ -49,7 +50,7 @@ func (o *orch) spec(peer string, d *dataset) (peers.Spec, error) {
 }
 
 // launch starts peer on d and waits for its first HTTPS 200.
-func (o *orch) launch(peer string, d *dataset, bound time.Duration) (*server, time.Duration, error) {
+func (o *orch) launch(peer string, d *dataset, bound time.Duration) (*peerproc.Process, time.Duration, error) {
 	spec, err := o.spec(peer, d)
 	if err != nil {
 		return nil, 0, err
@@ -57,13 +58,13 @@ func (o *orch) launch(peer string, d *dataset, bound time.Duration) (*server, ti
 	if err := waitPortFree(o.ctx, o.addr, 30*time.Second); err != nil {
 		return nil, 0, err
 	}
-	s, err := startServer(spec, filepath.Join(filepath.Dir(spec.Config), "server.log"))
+	s, err := peerproc.Start(spec, filepath.Join(filepath.Dir(spec.Config), "server.log"))
 	if err != nil {
 		return nil, 0, err
 	}
-	ready, err := s.waitReady(o.ctx, o.addr, d.data.Hosts[0], bound)
+	ready, err := s.WaitReady(o.ctx, o.addr, d.data.Hosts[0], bound)
 	if err != nil {
-		s.stop(30 * time.Second)
+		s.Stop(30 * time.Second)
 		return nil, 0, err
 	}
 	return s, ready, nil
@@ -131,14 +132,14 @@ func (o *orch) load(a loadArgs) (*loadgen.Result, error) {
 
 // measured runs the load generator while sampling the server tree's CPU
 // time, and returns the result with the server's CPU use in cores.
-func (o *orch) measured(s *server, a loadArgs) (*loadgen.Result, float64, error) {
-	before := snapshot(s.pid)
+func (o *orch) measured(s *peerproc.Process, a loadArgs) (*loadgen.Result, float64, error) {
+	before := snapshot(s.Pid)
 	t0 := time.Now()
 	res, err := o.load(a)
 	if err != nil {
 		return nil, 0, err
 	}
-	after := snapshot(s.pid)
+	after := snapshot(s.Pid)
 	wall := time.Since(t0).Seconds()
 	cpu := float64(after.UserMS+after.SysMS-before.UserMS-before.SysMS) / 1e3
 	// The load generator's own start-up is inside wall; its run time is

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 	"massvhost/test/bench/internal/results"
 )
@@ -23,24 +24,24 @@ func TestStopEndsWholeGroup(t *testing.T) {
 	dir := t.TempDir()
 	spec := peers.Spec{Name: "sh", Stop: syscall.SIGTERM,
 		Argv: []string{"sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait"}}
-	s, err := startServer(spec, filepath.Join(dir, "log"))
+	s, err := peerproc.Start(spec, filepath.Join(dir, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(groupMembers(s.pid)) < 3 && time.Now().Before(deadline) {
+	for len(groupMembers(s.Pid)) < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := len(groupMembers(s.pid)); n < 3 {
+	if n := len(groupMembers(s.Pid)); n < 3 {
 		t.Fatalf("group has %d members, want shell + 2 sleeps", n)
 	}
-	if len(descendants(s.pid)) < 3 {
-		t.Errorf("descendants %v, want the shell and its two children", descendants(s.pid))
+	if len(descendants(s.Pid)) < 3 {
+		t.Errorf("descendants %v, want the shell and its two children", descendants(s.Pid))
 	}
-	if err := s.stop(200 * time.Millisecond); err != nil {
+	if err := s.Stop(200 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if left := groupMembers(s.pid); len(left) != 0 {
+	if left := groupMembers(s.Pid); len(left) != 0 {
 		t.Fatalf("left running: %v", left)
 	}
 }
@@ -53,34 +54,34 @@ func TestWaitReady(t *testing.T) {
 	}))
 	defer ts.Close()
 	addr := strings.TrimPrefix(ts.URL, "https://")
-	if err := probe(addr, "h1.bench.test", "/"); err != nil {
+	if err := peerproc.Probe(addr, "h1.bench.test", "/"); err != nil {
 		t.Fatalf("probe of a serving server: %v", err)
 	}
-	if err := probe(addr, "h1.bench.test", "/missing"); err == nil {
+	if err := peerproc.Probe(addr, "h1.bench.test", "/missing"); err == nil {
 		t.Fatal("probe accepted a 404")
 	}
 
 	// A process that never serves: waitReady gives up at the bound.
-	s, err := startServer(peers.Spec{Name: "sleep", Stop: syscall.SIGTERM, Argv: []string{"sleep", "60"}}, filepath.Join(t.TempDir(), "log"))
+	s, err := peerproc.Start(peers.Spec{Name: "sleep", Stop: syscall.SIGTERM, Argv: []string{"sleep", "60"}}, filepath.Join(t.TempDir(), "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.stop(time.Second)
+	defer s.Stop(time.Second)
 	free, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.waitReady(context.Background(), free, "h1.bench.test", 300*time.Millisecond); !errors.Is(err, errBound) {
-		t.Fatalf("waitReady = %v, want errBound", err)
+	if _, err := s.WaitReady(context.Background(), free, "h1.bench.test", 300*time.Millisecond); !errors.Is(err, peerproc.ErrBound) {
+		t.Fatalf("waitReady = %v, want peerproc.ErrBound", err)
 	}
 
 	// A process that exits: waitReady reports it with its output.
-	s2, err := startServer(peers.Spec{Name: "false", Stop: syscall.SIGTERM, Argv: []string{"sh", "-c", "echo config broken; exit 1"}}, filepath.Join(t.TempDir(), "log"))
+	s2, err := peerproc.Start(peers.Spec{Name: "false", Stop: syscall.SIGTERM, Argv: []string{"sh", "-c", "echo config broken; exit 1"}}, filepath.Join(t.TempDir(), "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.stop(time.Second)
-	if _, err := s2.waitReady(context.Background(), free, "h1.bench.test", time.Minute); err == nil || !strings.Contains(err.Error(), "config broken") {
+	defer s2.Stop(time.Second)
+	if _, err := s2.WaitReady(context.Background(), free, "h1.bench.test", time.Minute); err == nil || !strings.Contains(err.Error(), "config broken") {
 		t.Fatalf("waitReady = %v, want the exit with the log tail", err)
 	}
 }

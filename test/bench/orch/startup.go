@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"massvhost/test/bench/internal/loadgen"
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 	"massvhost/test/bench/internal/results"
 	"massvhost/test/bench/internal/tenants"
@@ -45,7 +46,7 @@ func (o *orch) startupTable() {
 				run, err := o.startupRun(peer, d)
 				if err != nil {
 					o.skip("T2", peer, n, "%v", err)
-					if errors.Is(err, errBound) {
+					if errors.Is(err, peerproc.ErrBound) {
 						stopped[peer] = true // larger counts only take longer
 					}
 					break
@@ -78,12 +79,12 @@ func (o *orch) startupRun(peer string, d *dataset) (results.StartupRun, error) {
 	if err != nil {
 		return results.StartupRun{}, err
 	}
-	defer s.stop(60 * time.Second)
-	run := results.StartupRun{StartupMS: float64(ready) / 1e6, AtReady: snapshot(s.pid)}
+	defer s.Stop(60 * time.Second)
+	run := results.StartupRun{StartupMS: float64(ready) / 1e6, AtReady: snapshot(s.Pid)}
 	hot := min(o.plan.hot, d.n)
 	res, err := o.load(loadArgs{d: d, hosts: hot, mode: loadgen.ModeNewConn, conc: 2, n: max(hot, o.plan.hot)})
 	if err == nil {
-		tr := snapshot(s.pid)
+		tr := snapshot(s.Pid)
 		run.HotHosts = hot
 		run.AfterHot = &tr
 		run.HotErrors = res.Errors

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"massvhost/test/bench/internal/loadgen"
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 	"massvhost/test/bench/internal/results"
 	"massvhost/test/bench/internal/tenants"
@@ -54,7 +55,7 @@ func (o *orch) tlsPoints(peer string, d *dataset, static bool) {
 		o.skip("T4", peer, d.n, "%v", err)
 		return
 	}
-	defer s.stop(60 * time.Second)
+	defer s.Stop(60 * time.Second)
 	for _, h := range o.plan.tlsHosts {
 		if peer != peers.MassvhostLazyCold {
 			// Every host once, so lazy caches hold the working set ("warm").
@@ -81,7 +82,7 @@ func (o *orch) tlsPoints(peer string, d *dataset, static bool) {
 			}
 		}
 	}
-	tr := snapshot(s.pid)
+	tr := snapshot(s.Pid)
 	for i := range o.res.TLS {
 		if p := &o.res.TLS[i]; p.Peer == peer && p.Key == d.key && p.Server == nil {
 			p.Server = &tr
@@ -89,7 +90,7 @@ func (o *orch) tlsPoints(peer string, d *dataset, static bool) {
 	}
 }
 
-func (o *orch) tlsPoint(table, peer string, s *server, d *dataset, a loadArgs) *results.TLSPoint {
+func (o *orch) tlsPoint(table, peer string, s *peerproc.Process, d *dataset, a loadArgs) *results.TLSPoint {
 	proto := a.proto
 	if proto == "" {
 		proto = loadgen.ProtoH1

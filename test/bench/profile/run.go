@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,98 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"massvhost/test/bench/internal/loadgen"
+	"massvhost/test/bench/internal/peerproc"
 	"massvhost/test/bench/internal/peers"
 )
-
-// server is a started peer in its own process group.
-type server struct {
-	spec peers.Spec
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startServer(spec peers.Spec, logPath string) (*server, error) {
-	lf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer lf.Close()
-	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
-	cmd.Env = append(os.Environ(), spec.Env...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
-	}
-	s := &server{spec: spec, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.done) }()
-	return s, nil
-}
-
-// stop signals the server, then kills its process group (its own
-// children, nginx's worker) if it has not gone within 10 s.
-func (s *server) stop() {
-	pid := s.cmd.Process.Pid
-	s.cmd.Process.Signal(s.spec.Stop)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-s.done
-	}
-	for range 100 {
-		if syscall.Kill(-pid, 0) != nil {
-			return // the group is empty
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(-pid, syscall.SIGKILL)
-}
-
-// waitReady polls with HTTPS GETs until one answers 200.
-func (s *server) waitReady(ctx context.Context, addr, host string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := probe(addr, host)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("%s exited during start-up", s.spec.Name)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not serving after 60s: %v", s.spec.Name, err)
-		}
-	}
-}
-
-func probe(addr, host string) error {
-	raw, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer raw.Close()
-	raw.SetDeadline(time.Now().Add(5 * time.Second))
-	tc := tls.Client(raw, &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
-	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
-}
 
 // cpuTicks is the user+sys CPU time, in clock ticks (USER_HZ = 100), of pid
 // and every process below it, reaped children included.
@@ -291,15 +203,15 @@ func (p *prof) massvhost(ws []workload, report *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	s, err := startServer(spec, filepath.Join(env.Work, "server.log"))
+	s, err := peerproc.Start(spec, filepath.Join(env.Work, "server.log"))
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	if err := s.waitReady(p.ctx, addr, p.data.Hosts[0]); err != nil {
+	defer s.Stop(10 * time.Second)
+	if _, err := s.WaitReady(p.ctx, addr, p.data.Hosts[0], time.Minute); err != nil {
 		return err
 	}
-	pid := s.cmd.Process.Pid
+	pid := s.Pid
 	for _, w := range ws {
 		if err := p.warm(addr, w); err != nil {
 			return err
@@ -353,19 +265,19 @@ func (p *prof) nginx(ws []workload, report *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	s, err := startServer(spec, filepath.Join(env.Work, "server.log"))
+	s, err := peerproc.Start(spec, filepath.Join(env.Work, "server.log"))
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	if err := s.waitReady(p.ctx, addr, p.data.Hosts[0]); err != nil {
+	defer s.Stop(10 * time.Second)
+	if _, err := s.WaitReady(p.ctx, addr, p.data.Hosts[0], time.Minute); err != nil {
 		return err
 	}
 	for _, w := range ws {
 		if err := p.warm(addr, w); err != nil {
 			return err
 		}
-		runs, med, err := p.series(s.cmd.Process.Pid, addr, w)
+		runs, med, err := p.series(s.Pid, addr, w)
 		if err != nil {
 			return err
 		}
