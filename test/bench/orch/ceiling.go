@@ -19,7 +19,10 @@ import (
 
 // ceiling measures the public-key work of one server-side handshake with
 // Go's crypto, in a child process pinned to the server CPU, so handshake
-// rates can be read as a fraction of what the CPU allows.
+// rates can be read as a fraction of what the CPU allows. The run measures
+// it before and after the tables and keeps the smaller cost of each
+// operation: on a shared VM even CPU time grows while the host is busy,
+// and one measurement at one moment can be inflated throughout.
 func (o *orch) ceiling() {
 	argv := []string{o.bin.self, "ceiling"}
 	if o.serverCPUs != "" {
@@ -34,6 +37,15 @@ func (o *orch) ceiling() {
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		o.skip("ceiling", "go-crypto", 0, "%v", err)
 		return
+	}
+	if prev := o.res.Ceiling; prev != nil {
+		// Measured again after the tables: keep the cheaper figure of
+		// each operation, since only noise makes one dearer.
+		c.RSA2048SignUS = min(c.RSA2048SignUS, prev.RSA2048SignUS)
+		c.ECDSAP256SignUS = min(c.ECDSAP256SignUS, prev.ECDSAP256SignUS)
+		c.X25519US = min(c.X25519US, prev.X25519US)
+		c.RSAHPS = 1e6 / (c.RSA2048SignUS + c.X25519US)
+		c.ECDSAHPS = 1e6 / (c.ECDSAP256SignUS + c.X25519US)
 	}
 	o.res.Ceiling = &c
 	o.logf("ceiling: RSA-2048 sign %.0f µs, ECDSA P-256 sign %.1f µs, X25519 %.1f µs → %.0f / %.0f handshakes/s per core",

@@ -438,7 +438,7 @@ func ceilingTable(b *strings.Builder, f *results.File) {
 		return
 	}
 	fmt.Fprintf(b, "### Handshake ceiling\n\n")
-	fmt.Fprintf(b, "The public-key work of one server handshake, measured with Go's own crypto as CPU time per operation on the server CPU, the smallest of three rounds (`orch ceiling`): RSA-2048 PSS sign %.0f µs, ECDSA P-256 sign %.1f µs, X25519 key share %.1f µs. If nothing else cost, one core would complete %s RSA or %s ECDSA handshakes/s.\n\n",
+	fmt.Fprintf(b, "The public-key work of one server handshake, measured with Go's own crypto as CPU time per operation on the server CPU, the smallest of three rounds at the start and three at the end of the run (`orch ceiling`): RSA-2048 PSS sign %.0f µs, ECDSA P-256 sign %.1f µs, X25519 key share %.1f µs. If nothing else cost, one core would complete %s RSA or %s ECDSA handshakes/s.\n\n",
 		c.RSA2048SignUS, c.ECDSAP256SignUS, c.X25519US, num(c.RSAHPS), num(c.ECDSAHPS))
 	var rows []string
 	for _, p := range f.TLS {
