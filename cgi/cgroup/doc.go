@@ -30,8 +30,10 @@
 // # What it does not do
 //
 // It sets no memory limit (RLIMIT_AS applies per process), does not use
-// CLONE_INTO_CGROUP (the launcher's single write costs less than a second
-// descriptor per spawn and works on v1), and does not survive a SIGKILL of
+// CLONE_INTO_CGROUP (the launcher's write works on v1 too; and on Linux
+// 6.18 a child cloned into a cgroup whose cgroup.kill was ever written is
+// killed at birth, so the v2 sweep below would first have to stop using
+// cgroup.kill), and does not survive a SIGKILL of
 // the server: scripts running then stay in their cgroups, and the empty
 // directories are removed by the next server that starts.
 package cgroup
