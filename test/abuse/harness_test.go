@@ -37,23 +37,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	bin, cleanup, err := proctest.Build()
-	if err == nil {
-		// The deployed pair: spawn cost outside the tenant's cgroup is
-		// the small launcher's start-up, not the server binary's.
-		err = proctest.InstallLauncher(bin)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "abuse:", err)
-		if cleanup != nil {
-			cleanup()
-		}
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	// The deployed pair: spawn cost outside the tenant's cgroup is the small
+	// launcher's start-up, not the server binary's.
+	proctest.Main(m, "abuse", &binary, true)
 }
 
 // Tenant uids. They are apart from the uids of other packages' fixtures,

@@ -29,15 +29,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	bin, cleanup, err := proctest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	proctest.Main(m, "e2e", &binary, false)
 }
 
 // world is a generated tenant tree with a certificate store.

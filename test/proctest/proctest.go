@@ -48,6 +48,28 @@ func Build() (binary string, cleanup func(), err error) {
 	return binary, cleanup, nil
 }
 
+// Main is the body of a suite's TestMain: it builds the binary (and, with
+// withLauncher, massvhost-cgi-launch beside it, as a deployment has them),
+// stores its path in *binary, runs the tests, removes the build and exits
+// with the tests' status. suite prefixes a build error.
+func Main(m *testing.M, suite string, binary *string, withLauncher bool) {
+	bin, cleanup, err := Build()
+	if err == nil && withLauncher {
+		err = InstallLauncher(bin)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, suite+":", err)
+		if cleanup != nil {
+			cleanup()
+		}
+		os.Exit(1)
+	}
+	*binary = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
 // InstallLauncher builds massvhost-cgi-launch beside binary (a path from
 // [Build]), as `go install ./cmd/...` installs the two, so that a server
 // started from binary runs scripts through the small launcher, as a

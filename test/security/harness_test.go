@@ -40,15 +40,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	bin, cleanup, err := proctest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "security:", err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	proctest.Main(m, "security", &binary, false)
 }
 
 // Tenant uids are allocated from firstUID up, a range apart from the other

@@ -55,15 +55,7 @@ func TestMain(m *testing.M) {
 	if !*soak {
 		os.Exit(m.Run()) // the test skips itself
 	}
-	bin, cleanup, err := proctest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	proctest.Main(m, "soak", &binary, false)
 }
 
 // window is a period during which failures are explained by an injected

@@ -29,15 +29,7 @@ func TestMain(m *testing.M) {
 	if !*enabled {
 		os.Exit(m.Run())
 	}
-	bin, cleanup, err := proctest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "redisbench:", err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	proctest.Main(m, "redisbench", &binary, false)
 }
 
 func skipUnlessEnabled(t *testing.T) {
