@@ -71,7 +71,16 @@ func TestHTTP08RapidResetCGI(t *testing.T) {
 	if maxSeen.Load() > perTenant {
 		t.Errorf("tenant a had %d processes at once, over cgi.max_per_tenant %d", maxSeen.Load(), perTenant)
 	}
-	if r := p.get("a.test", "/cgi-bin/hello.cgi"); r.Status != 200 || r.Body != "hello\n" {
+	// The server can spawn again once the flood's handlers are done. Under
+	// load, net/http's HTTP/2 server may still start a queued handler of a
+	// reset stream after the in-flight gauge first reads 0, and that one
+	// holds a cap slot for a moment (503 with Retry-After is the right
+	// answer then); a slot that is never given back fails here.
+	var r response
+	if !eventually(10*time.Second, func() bool {
+		r = p.get("a.test", "/cgi-bin/hello.cgi")
+		return r.Status == 200 && r.Body == "hello\n"
+	}) {
 		t.Errorf("script after the flood: %d %q", r.Status, r.Body)
 	}
 }
