@@ -33,7 +33,14 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		return nil, nil
 	}
 	processes := max(o.TenantProcesses, 0)
-	m, err := cgroup.New(cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger})
+	co := cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger}
+	var m *cgroup.Manager
+	var err error
+	if o.cgroupLayout != nil {
+		m, err = cgroup.NewWithLayout(co, *o.cgroupLayout)
+	} else {
+		m, err = cgroup.New(co)
+	}
 	if err != nil {
 		if o.Cgroups == CgroupsOn {
 			return nil, fmt.Errorf("cgi: Cgroups: %w", err)

@@ -15,91 +15,118 @@ import (
 	"massvhost/cgi/cgroup"
 )
 
-// newCgroupHandler returns a handler with Cgroups on, or skips the test
-// when this machine (or user) cannot have them.
-func newCgroupHandler(t *testing.T, o Options) *Handler {
+// eachCgroupHandler runs test with a handler that has Cgroups on: on the
+// detected cgroups and, when the machine binds cpu to cgroup v1 but has a
+// cgroup2 hierarchy (as on CI), also on the v2 interface of that hierarchy
+// (scripts cloned into their cgroup; see cgroup.NewWithLayout). It skips
+// when this machine (or user) cannot have cgroups.
+func eachCgroupHandler(t *testing.T, o Options, test func(t *testing.T, h *Handler)) {
 	t.Helper()
 	requireRoot(t)
 	o.Cgroups = CgroupsOn
-	h, err := New(o)
+	variants := []struct {
+		name   string
+		layout *cgroup.Layout
+	}{{"detected", nil}}
+	probe, err := New(o)
 	if errors.Is(err, cgroup.ErrUnavailable) {
 		t.Skipf("no writable cgroup cpu controller here: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.Close() })
-	return h
+	v1 := probe.cgroups.Version() == cgroup.V1
+	probe.Close()
+	if unified, err := cgroup.UnifiedLayout(); err == nil && v1 {
+		variants = append(variants, struct {
+			name   string
+			layout *cgroup.Layout
+		}{"v2-without-cpu", &unified})
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			o := o
+			o.cgroupLayout = v.layout
+			h, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close() })
+			test(t, h)
+		})
+	}
 }
 
 // The launcher puts the script into its tenant's cgroup, in every
 // hierarchy, before its first instruction; no_new_privs is set when asked.
 func TestScriptRunsInTenantCgroup(t *testing.T) {
-	h := newCgroupHandler(t, Options{NoNewPrivs: true})
-	tn := newTenant(t, "a.test")
-	tn.write("cg.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat /proc/self/cgroup\ngrep NoNewPrivs /proc/self/status\n")
-	w := get(h, tn.site, "/cgi-bin/cg.cgi")
-	if w.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	body := w.Body.String()
-	for _, d := range tenantDirs(t, h, "a.test") {
-		// /proc/self/cgroup shows paths relative to the hierarchy's root:
-		// the last two elements are the parent and the tenant's cgroup.
-		rel := "/" + filepath.Base(filepath.Dir(d)) + "/" + filepath.Base(d) + "\n"
-		if !strings.Contains(body, rel) {
-			t.Errorf("script's /proc/self/cgroup lacks %q:\n%s", rel, body)
+	eachCgroupHandler(t, Options{NoNewPrivs: true}, func(t *testing.T, h *Handler) {
+		tn := newTenant(t, "a.test")
+		tn.write("cg.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat /proc/self/cgroup\ngrep NoNewPrivs /proc/self/status\n")
+		w := get(h, tn.site, "/cgi-bin/cg.cgi")
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
 		}
-	}
-	if !strings.Contains(body, "NoNewPrivs:\t1") {
-		t.Errorf("no_new_privs not set:\n%s", body)
-	}
+		body := w.Body.String()
+		for _, d := range tenantDirs(t, h, "a.test") {
+			// /proc/self/cgroup shows paths relative to the hierarchy's root:
+			// the last two elements are the parent and the tenant's cgroup.
+			rel := "/" + filepath.Base(filepath.Dir(d)) + "/" + filepath.Base(d) + "\n"
+			if !strings.Contains(body, rel) {
+				t.Errorf("script's /proc/self/cgroup lacks %q:\n%s", rel, body)
+			}
+		}
+		if !strings.Contains(body, "NoNewPrivs:\t1") {
+			t.Errorf("no_new_privs not set:\n%s", body)
+		}
+	})
 }
 
 // tenantDirs returns the cgroup directories of tenant (Enter and Leave
 // once, which creates them when needed).
 func tenantDirs(t *testing.T, h *Handler, tenant string) []string {
 	t.Helper()
-	dirs, err := h.cgroups.Enter(t.Context(), tenant)
+	slot, err := h.cgroups.Enter(t.Context(), tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.cgroups.Leave(tenant)
-	return dirs
+	return slot.Dirs
 }
 
 // A process that left the script's process group (setsid) is killed once
 // the tenant's requests have ended, while a request of the same tenant
 // that starts as the previous one ends is served in full.
 func TestSetsidEscapeeKilled(t *testing.T) {
-	h := newCgroupHandler(t, Options{})
-	tn := newTenant(t, "a.test")
-	tn.write("escape.cgi", "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!\n")
-	tn.write("slow.cgi", "#!/bin/sh\nsleep 0.3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n")
-	for round := range 5 {
-		w := get(h, tn.site, "/cgi-bin/escape.cgi")
-		if w.Code != http.StatusOK {
-			t.Fatalf("escape.cgi: %d %s", w.Code, w.Body)
+	eachCgroupHandler(t, Options{}, func(t *testing.T, h *Handler) {
+		tn := newTenant(t, "a.test")
+		tn.write("escape.cgi", "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!\n")
+		tn.write("slow.cgi", "#!/bin/sh\nsleep 0.3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n")
+		for round := range 5 {
+			w := get(h, tn.site, "/cgi-bin/escape.cgi")
+			if w.Code != http.StatusOK {
+				t.Fatalf("escape.cgi: %d %s", w.Code, w.Body)
+			}
+			// setsid(1) forks when it is a group leader; the escapee is that
+			// pid or its child: look for any sleep of the tenant's uid.
+			slow := make(chan *http.Response, 1)
+			go func() { slow <- get(h, tn.site, "/cgi-bin/slow.cgi").Result() }()
+			deadline := time.Now().Add(3 * time.Second)
+			for len(sleepsOf(tn.site.Owner)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if left := sleepsOf(tn.site.Owner); len(left) > 0 {
+				t.Errorf("round %d: setsid escapee still alive: %v", round, left)
+			}
+			r := <-slow
+			if r.StatusCode != http.StatusOK {
+				t.Errorf("round %d: the concurrent request of the same tenant: %d", round, r.StatusCode)
+			}
 		}
-		// setsid(1) forks when it is a group leader; the escapee is that
-		// pid or its child: look for any sleep of the tenant's uid.
-		slow := make(chan *http.Response, 1)
-		go func() { slow <- get(h, tn.site, "/cgi-bin/slow.cgi").Result() }()
-		deadline := time.Now().Add(3 * time.Second)
-		for len(sleepsOf(tn.site.Owner)) > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		if st := h.Stats(); st.Escaped == 0 {
+			t.Errorf("Stats().Escaped = 0 after %d escapees", 5)
 		}
-		if left := sleepsOf(tn.site.Owner); len(left) > 0 {
-			t.Errorf("round %d: setsid escapee still alive: %v", round, left)
-		}
-		r := <-slow
-		if r.StatusCode != http.StatusOK {
-			t.Errorf("round %d: the concurrent request of the same tenant: %d", round, r.StatusCode)
-		}
-	}
-	if st := h.Stats(); st.Escaped == 0 {
-		t.Errorf("Stats().Escaped = 0 after %d escapees", 5)
-	}
+	})
 }
 
 // sleepsOf lists the pids of "sleep 300" processes owned by uid.

@@ -132,8 +132,13 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		parentEnds, childEnds = append(parentEnds, wr), append(childEnds, rd)
 		cmd.Stdin, c.stdin = rd, wr
 	}
+	if s.cgroup != nil && s.cgroup.FD >= 0 {
+		// cgroup v2: born in the tenant's cgroup (cgroup.Slot).
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, s.cgroup.FD
+	}
 	if h.directExec {
-		// Without the launcher nothing joins the tenant's cgroup.
+		// Without the launcher, only a v2 clone places the script in
+		// its tenant's cgroup; on v1 nothing joins it.
 		cmd.Path, cmd.Args, cmd.Dir = s.filename, []string{s.name}, s.dirPath
 		if h.policy.privileged {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: s.runAs.UID, Gid: s.runAs.GID, Groups: []uint32{}}
@@ -195,7 +200,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 // otherwise; the anonymous identity's count is shared by all its sites).
 func (h *Handler) launchSpec(s *script) *launch.Spec {
 	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name,
-		Cgroups: s.cgroups, NoNewPrivs: h.opts.NoNewPrivs}
+		NoNewPrivs: h.opts.NoNewPrivs}
+	if s.cgroup != nil && s.cgroup.FD < 0 {
+		spec.Cgroups = s.cgroup.Dirs
+	}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
 		if v > 0 {

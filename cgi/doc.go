@@ -80,12 +80,14 @@
 // own, created on the tenant's first script and removed after a minute
 // idle, with a CPU weight (equal for all tenants, so contended CPU is
 // shared per tenant, not per process) and a pids.max that also fences
-// tenants sharing a uid. The launcher joins it (one write to cgroup.procs
-// per hierarchy) before the identity change, so the script and everything
-// it forks are in it from the first instruction; a failed join answers
-// 500. Once none of a tenant's scripts runs, whatever is still in its
-// cgroup escaped its request (setsid, a daemon) and is killed
-// (cgroup.kill on v2; freeze, SIGKILL, thaw on v1), off the request path;
+// tenants sharing a uid. On cgroup v2 the run's first process is created
+// in it (clone3 with CLONE_INTO_CGROUP); on v1 the launcher joins it (one
+// write to cgroup.procs per hierarchy) before the identity change. Either
+// way the script and everything it forks are in it from the first
+// instruction; a failed placement answers 500. Once none of a tenant's
+// scripts runs, whatever is still in its cgroup escaped its request
+// (setsid, a daemon) and is killed (freeze, SIGKILL by pid, thaw), off
+// the request path;
 // a new script of the tenant waits for that sweep to end rather than be
 // killed by it. Both cgroup v2 (with the cpu controller delegated) and the
 // v1 cpu hierarchy (plus pids and freezer when mounted) are supported.

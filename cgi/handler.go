@@ -211,13 +211,13 @@ func (h *Handler) ServeCGI(w http.ResponseWriter, r *http.Request, site vhost.Si
 		return
 	}
 	if h.cgroups != nil {
-		dirs, err := h.cgroups.Enter(r.Context(), tenant)
+		slot, err := h.cgroups.Enter(r.Context(), tenant)
 		if err != nil {
 			h.caps.release(tenant)
 			h.answer(w, r, site, refuse(http.StatusInternalServerError, "cgroup", err))
 			return
 		}
-		s.cgroups = dirs
+		s.cgroup = &slot
 	}
 	out := h.run(w, r, site, s, b)
 	if h.cgroups != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"massvhost/cgi/cgroup"
 )
 
 // scriptAliasPrefix is the URL prefix that maps onto a site's cgi-bin.
@@ -28,9 +30,9 @@ type script struct {
 	dirs       []unix.Stat_t // fstat of base, then of each directory below it
 	dirNames   []string      // absolute paths of dirs, for the log
 	file       unix.Stat_t
-	dirFD      int      // O_PATH descriptor of dirPath; closed by close
-	runAs      Identity // set by the checks: who runs it when the server is root
-	cgroups    []string // the tenant's cgroups the launcher joins; shared, read-only
+	dirFD      int          // O_PATH descriptor of dirPath; closed by close
+	runAs      Identity     // set by the checks: who runs it when the server is root
+	cgroup     *cgroup.Slot // where the run goes; nil: placed in no cgroup
 }
 
 func (s *script) close() {

@@ -178,6 +178,10 @@ type Options struct {
 	// rewritten; the host is never changed. If nil, local redirects are
 	// sent to the client as 302.
 	LocalRedirect func(w http.ResponseWriter, r *http.Request, site vhost.Site)
+
+	// cgroupLayout, when set, is used instead of the detected cgroups
+	// (tests: cgroup.NewWithLayout).
+	cgroupLayout *cgroup.Layout
 }
 
 // Limits are per-script resource limits (setrlimit), applied by the

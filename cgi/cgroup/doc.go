@@ -3,10 +3,12 @@
 // per tenant whatever the uid, and the kill of processes that escaped
 // their request. It owns the detection of the server's cgroups, the
 // directories it creates under them and their lifetime. It does not start
-// processes: the CGI launcher (package massvhost/cgi/launch) joins a
-// tenant's cgroup by writing to its cgroup.procs, before it drops root, so
-// only scripts started through the launcher are placed. It knows nothing
-// about HTTP or sites; a tenant is a name.
+// processes; it says where a run goes ([Slot]). On cgroup v2 the server
+// creates the run's first process inside the tenant's cgroup (clone3 with
+// CLONE_INTO_CGROUP, through an open directory the Manager keeps); on v1,
+// which has no such flag, the CGI launcher (package massvhost/cgi/launch)
+// joins the tenant's cgroup by writing to its cgroup.procs before it drops
+// root. It knows nothing about HTTP or sites; a tenant is a name.
 //
 // # Data flow
 //
@@ -16,9 +18,9 @@
 // with systemd's Delegate=yes), else the v1 cpu hierarchy, with the pids
 // and freezer hierarchies when they are mounted. It creates
 // "massvhost.PID.N" below the server's cgroup in each. [Manager.Enter]
-// counts a run of a tenant and returns the tenant's directories, creating
-// them on the tenant's first run (one mkdir per hierarchy, the cpu weight
-// and pids.max; later runs do no I/O). [Manager.Leave] ends the run; when
+// counts a run of a tenant and returns its [Slot], creating the tenant's
+// cgroup on its first run (one mkdir per hierarchy, the cpu weight and
+// pids.max, and on v2 an open of the directory; later runs do no I/O). [Manager.Leave] ends the run; when
 // the tenant has none left, a goroutine sweeps its cgroup (anything there
 // escaped, since the runs' processes were killed and reaped before Leave),
 // and the next Enter of that tenant waits for the sweep to end (see
@@ -30,10 +32,8 @@
 // # What it does not do
 //
 // It sets no memory limit (RLIMIT_AS applies per process), does not use
-// CLONE_INTO_CGROUP (the launcher's write works on v1 too; and on Linux
-// 6.18 a child cloned into a cgroup whose cgroup.kill was ever written is
-// killed at birth, so the v2 sweep below would first have to stop using
-// cgroup.kill), and does not survive a SIGKILL of
-// the server: scripts running then stay in their cgroups, and the empty
+// cgroup.kill (a kernel problem with CLONE_INTO_CGROUP, see kill; sweeps
+// freeze and kill by pid instead), and does not survive a SIGKILL of the
+// server: scripts running then stay in their cgroups, and the empty
 // directories are removed by the next server that starts.
 package cgroup

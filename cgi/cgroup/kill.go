@@ -20,13 +20,19 @@ const killBound = 2 * time.Second
 // empty, at most killBound. It returns how many processes it found. The
 // caller holds t's busy state, so no launcher joins the cgroup meanwhile.
 //
-// cgroup v2 has cgroup.kill (Linux 5.14), which kills the whole cgroup at
-// once, new forks included. On v1, and on v2 before 5.14, the processes
-// are frozen first when a freezer is available (a process that forks
-// between the read of cgroup.procs and the kill would otherwise get away,
-// and a frozen process cannot exit, so its pid cannot be reused before the
-// kill reaches it), killed by pid, and thawed so that they die; this is
-// repeated until the cgroup is empty.
+// The processes are frozen first when a freezer is available (a process
+// that forks between the read of cgroup.procs and the kill would otherwise
+// get away, and a frozen process cannot exit, so its pid cannot be reused
+// before the kill reaches it), killed by pid, and thawed so that they die;
+// this is repeated until the cgroup is empty. On v2 the freezer is
+// cgroup.freeze; on v1 the freezer hierarchy, when mounted.
+//
+// cgroup v2's cgroup.kill (Linux 5.14) would do it in one write, but it
+// is not used: on Linux 6.18 a process cloned with CLONE_INTO_CGROUP into
+// a cgroup whose cgroup.kill has ever been written is killed at birth
+// (SIGKILL before its first instruction; a sibling cgroup is unaffected),
+// and every run on v2 is cloned into its tenant's cgroup ([Slot]).
+// TestCloneIntoAfterSweep runs a script after a sweep to catch it.
 func (m *Manager) kill(t *tenant) (int, error) {
 	procs := filepath.Join(t.dirs[0], "cgroup.procs")
 	pids, err := readPids(procs)
@@ -35,11 +41,6 @@ func (m *Manager) kill(t *tenant) (int, error) {
 	}
 	found := len(pids)
 	deadline := time.Now().Add(killBound)
-	if m.layout.Version == V2 {
-		if err := writeFile(filepath.Join(t.dirs[0], "cgroup.kill"), "1"); err == nil {
-			return found, waitEmpty(procs, deadline)
-		}
-	}
 	freeze, thaw := m.freezeFuncs(t)
 	for {
 		frozen := freeze()
@@ -89,20 +90,6 @@ func (m *Manager) freezeFuncs(t *tenant) (freeze func() bool, thaw func()) {
 		return true // even a partial freeze is thawed
 	}
 	return freeze, func() { writeFile(control, thawed) }
-}
-
-// waitEmpty polls cgroup.procs until it lists nothing or deadline passes.
-func waitEmpty(procs string, deadline time.Time) error {
-	for {
-		pids, err := readPids(procs)
-		if err != nil || len(pids) == 0 {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return errors.New("cgroup: processes left after " + killBound.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // readPids reads a cgroup.procs file. A cgroup that no longer exists is

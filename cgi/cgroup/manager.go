@@ -77,8 +77,9 @@ type Manager struct {
 	// parents are the directories holding the tenant cgroups, one per
 	// hierarchy used: [unified] for V2; [cpu, pids?, freezer?] for V1.
 	parents []string
-	pids    int // index in parents of the pids hierarchy, or -1
-	freezer int // index in parents of the freezer hierarchy, or -1
+	pids    int  // index in parents of the pids hierarchy, or -1
+	freezer int  // index in parents of the freezer hierarchy, or -1
+	cpu     bool // the cpu controller is on for the tenant cgroups
 
 	mu      sync.Mutex
 	tenants map[string]*tenant // guarded by mu; tenants whose cgroup may exist
@@ -103,6 +104,9 @@ type Manager struct {
 // finds in the cgroup belongs to runs that have ended and been reaped.
 type tenant struct {
 	dirs []string // the tenant's cgroup in each hierarchy, as parents
+	// fd is the tenant's v2 cgroup directory, open while ready (V2 only,
+	// else -1): the handle clone3 places a run's first process with.
+	fd int
 
 	running  int           // guarded by Manager.mu
 	busy     chan struct{} // guarded by Manager.mu; non-nil during a sweep or removal, closed at its end
@@ -133,6 +137,20 @@ type tenant struct {
 // cgroup.subtree_control. If other processes share the server's cgroup,
 // that fails and so does New.
 func New(opts Options) (*Manager, error) {
+	layout, err := detect()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return NewWithLayout(opts, layout)
+}
+
+// NewWithLayout is [New] on the hierarchies of layout rather than the
+// detected ones. A V2 layout whose hierarchy does not offer the cpu
+// controller gets tenant cgroups without weights or caps, but with their
+// process limits (when pids is offered), placement at spawn and sweeps:
+// tests use it, with [UnifiedLayout], to exercise the v2 interface on a
+// machine whose cpu controller is bound to cgroup v1.
+func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	switch {
 	case opts.Weight == 0:
 		opts.Weight = DefaultWeight
@@ -150,12 +168,9 @@ func New(opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	layout, err := detect()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
 	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, tenants: make(map[string]*tenant)}
 	name := "massvhost." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var err error
 	if layout.Version == V2 {
 		err = m.setupV2(name)
 	} else {
@@ -200,6 +215,25 @@ func detect() (Layout, error) {
 	return l, nil
 }
 
+// UnifiedLayout returns a V2 layout on this process's cgroup in the
+// cgroup2 hierarchy, whatever controllers that offers (see
+// [NewWithLayout]).
+func UnifiedLayout() (Layout, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return Layout{}, err
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return Layout{}, err
+	}
+	l, _ := locate(mi, cg)
+	if l.Unified == "" {
+		return Layout{}, errors.New("cgroup: no cgroup2 hierarchy holds this process")
+	}
+	return Layout{Version: V2, Unified: l.Unified}, nil
+}
+
 func hasWord(s, w string) bool {
 	for f := range strings.FieldsSeq(s) {
 		if f == w {
@@ -225,14 +259,15 @@ func (m *Manager) setupV2(name string) error {
 	if err != nil {
 		return err
 	}
-	enable := "+cpu +pids"
-	if hasWord(string(offered), "memory") {
-		enable += " +memory"
+	var want []string
+	for _, c := range []string{"cpu", "pids", "memory"} {
+		if hasWord(string(offered), c) {
+			want = append(want, "+"+c)
+		}
 	}
-	if !hasWord(string(offered), "pids") {
-		enable = "+cpu"
-	}
-	if !isMountRoot(root) && root == own {
+	enable := strings.Join(want, " ")
+	m.cpu = hasWord(string(offered), "cpu")
+	if enable != "" && !isMountRoot(root) && root == own {
 		leaf := filepath.Join(root, serverLeaf)
 		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
@@ -241,7 +276,10 @@ func (m *Manager) setupV2(name string) error {
 			return fmt.Errorf("move the server into %s: %w", leaf, err)
 		}
 	}
-	if err := writeFile(filepath.Join(root, "cgroup.subtree_control"), enable); err != nil {
+	if enable == "" {
+		// Nothing to enable (NewWithLayout on a hierarchy without
+		// controllers): tenant cgroups are plain leaves.
+	} else if err := writeFile(filepath.Join(root, "cgroup.subtree_control"), enable); err != nil {
 		return fmt.Errorf("enable %q in %s (other processes in the server's cgroup?): %w", enable, root, err)
 	}
 	m.removeStale(root)
@@ -250,6 +288,9 @@ func (m *Manager) setupV2(name string) error {
 		return err
 	}
 	m.parents = []string{parent}
+	if enable == "" {
+		return nil
+	}
 	if err := writeFile(filepath.Join(parent, "cgroup.subtree_control"), enable); err != nil {
 		return fmt.Errorf("enable %q in %s: %w", enable, parent, err)
 	}
@@ -271,6 +312,7 @@ func isMountRoot(dir string) bool {
 }
 
 func (m *Manager) setupV1(name string) error {
+	m.cpu = true
 	for _, h := range []struct {
 		dir string
 		idx *int
@@ -347,24 +389,41 @@ func dirName(tenant string) string {
 	return "h-" + hex.EncodeToString(sum[:16])
 }
 
-// Enter counts one run of tenant's scripts and returns the directories of
-// the tenant's cgroup (one per hierarchy) that the run's launcher joins.
-// The first run of a tenant creates them. Enter waits while a sweep or
-// removal of the tenant's cgroup is in progress (bounded, see
-// [Manager.Leave]), or until ctx is done. Every successful Enter is paired
-// with one Leave once the run's processes have been killed and reaped. The
-// returned slice is shared and must not be modified.
-func (m *Manager) Enter(ctx context.Context, tenantName string) ([]string, error) {
+// Slot is how one run's processes enter the tenant's cgroup.
+type Slot struct {
+	// FD, when not -1, is an open directory of the tenant's cgroup2
+	// cgroup: the run's first process is created in it by clone3 with
+	// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD),
+	// so it never runs outside the cgroup and nothing migrates. Moving a
+	// running process (the launcher's write to cgroup.procs) takes the
+	// kernel's cgroup threadgroup lock for writing, which every fork on
+	// the machine then waits for; at hundreds of spawns a second that
+	// lock showed in every tenant's CGI latency. FD stays open until the
+	// paired Leave and must not be closed by the caller.
+	FD int
+	// Dirs are the tenant's cgroup directories, one per hierarchy. When FD
+	// is -1 (cgroup v1, which has no CLONE_INTO_CGROUP) the run's launcher
+	// joins them before it starts the script. Shared and read-only.
+	Dirs []string
+}
+
+// Enter counts one run of tenant's scripts and returns where the run's
+// processes go. The first run of a tenant creates its cgroup. Enter waits
+// while a sweep or removal of the tenant's cgroup is in progress (bounded,
+// see [Manager.Leave]), or until ctx is done. Every successful Enter is
+// paired with one Leave once the run's processes have been killed and
+// reaped.
+func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 	var t *tenant
 	for {
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
-			return nil, errClosed
+			return Slot{}, errClosed
 		}
 		t = m.tenants[tenantName]
 		if t == nil {
-			t = &tenant{dirs: make([]string, len(m.parents))}
+			t = &tenant{dirs: make([]string, len(m.parents)), fd: -1}
 			name := dirName(tenantName)
 			for i, p := range m.parents {
 				t.dirs[i] = filepath.Join(p, name)
@@ -381,22 +440,27 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) ([]string, error
 		select {
 		case <-busy:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Slot{}, ctx.Err()
 		}
 	}
 	if t.ready.Load() {
-		return t.dirs, nil
+		return t.slot(), nil
 	}
 	t.setupMu.Lock()
 	defer t.setupMu.Unlock()
 	if !t.ready.Load() {
 		if err := m.create(t); err != nil {
 			m.Leave(tenantName)
-			return nil, err
+			return Slot{}, err
 		}
 		t.ready.Store(true)
 	}
-	return t.dirs, nil
+	return t.slot(), nil
+}
+
+// slot is where a run of t goes; t is ready.
+func (t *tenant) slot() Slot {
+	return Slot{FD: t.fd, Dirs: t.dirs}
 }
 
 // create makes t's directories and sets their weight and process limit.
@@ -407,12 +471,14 @@ func (m *Manager) create(t *tenant) error {
 		}
 	}
 	var err error
-	if m.layout.Version == V2 {
+	switch {
+	case m.layout.Version == V2 && !m.cpu:
+	case m.layout.Version == V2:
 		err = writeFile(filepath.Join(t.dirs[0], "cpu.weight"), strconv.Itoa(m.opts.Weight))
 		if err == nil && m.opts.CPUMax > 0 {
 			err = writeFile(filepath.Join(t.dirs[0], "cpu.max"), fmt.Sprintf("%d %d", m.quotaUS(), CPUPeriod.Microseconds()))
 		}
-	} else {
+	default:
 		err = writeFile(filepath.Join(t.dirs[0], "cpu.shares"), strconv.Itoa(max(2, m.opts.Weight*1024/100)))
 		if err == nil && m.opts.CPUMax > 0 {
 			err = writeFile(filepath.Join(t.dirs[0], "cpu.cfs_period_us"), strconv.FormatInt(CPUPeriod.Microseconds(), 10))
@@ -423,6 +489,12 @@ func (m *Manager) create(t *tenant) error {
 	}
 	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
 		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))
+	}
+	if err == nil && m.layout.Version == V2 && t.fd < 0 {
+		t.fd, err = unix.Open(t.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.fd = -1
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("cgroup: %w", err)
@@ -533,6 +605,10 @@ func (m *Manager) removeIdle(cutoff time.Time) {
 // again (EEXIST) by the next Enter. The caller holds t's busy state.
 func (m *Manager) removeTenant(t *tenant) bool {
 	t.ready.Store(false)
+	if t.fd >= 0 {
+		unix.Close(t.fd)
+		t.fd = -1
+	}
 	gone := true
 	for _, d := range t.dirs {
 		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {

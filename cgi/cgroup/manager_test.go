@@ -14,37 +14,70 @@ import (
 	"time"
 )
 
-// newTestManager returns a Manager on this machine's real cgroups, or
-// skips the test when there are none this process may use.
-func newTestManager(t *testing.T, opts Options) *Manager {
+// eachLayout runs test on a Manager on this machine's detected cgroups
+// and, when the machine has a cgroup2 hierarchy but the cpu controller is
+// bound to v1 (a hybrid set-up, as on CI), again on the v2 interface of
+// that hierarchy (without weights: see NewWithLayout), so that the v2
+// paths (clone into the cgroup, cgroup.freeze) run here too. It skips
+// when there are no cgroups this process may use.
+func eachLayout(t *testing.T, opts Options, test func(t *testing.T, m *Manager)) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: cgroup directories are owned by root")
 	}
-	m, err := New(opts)
-	if errors.Is(err, ErrUnavailable) {
+	detected, err := detect()
+	if err != nil {
 		t.Skipf("no writable cgroup cpu controller here: %v", err)
 	}
-	if err != nil {
-		t.Fatal(err)
+	variants := []struct {
+		name   string
+		layout Layout
+	}{{"detected", detected}}
+	if unified, err := UnifiedLayout(); err == nil && detected.Version == V1 {
+		variants = append(variants, struct {
+			name   string
+			layout Layout
+		}{"v2-without-cpu", unified})
 	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			m, err := NewWithLayout(opts, v.layout)
+			if errors.Is(err, ErrUnavailable) {
+				t.Skipf("cgroups unusable here: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			test(t, m)
+		})
+	}
 }
 
-// startIn starts "sleep 300" in a session of its own (as a setsid escapee)
-// and moves it into dirs, as the launcher does for a script.
-func startIn(t *testing.T, dirs []string) (*exec.Cmd, <-chan struct{}) {
+// startIn starts "sleep 300" in a session of its own (as a setsid
+// escapee) in the slot's cgroup the way the server places a script: born
+// there on v2, moved there on v1 (as the launcher moves itself).
+func startIn(t *testing.T, slot Slot) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command("sleep", "300")
+	return startCmdIn(t, slot, "sleep", "300")
+}
+
+func startCmdIn(t *testing.T, slot Slot, name string, args ...string) (*exec.Cmd, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if slot.FD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, slot.FD
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	for _, d := range dirs {
-		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
-			t.Fatal(err)
+	if slot.FD < 0 {
+		for _, d := range slot.Dirs {
+			if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	done := make(chan struct{})
@@ -53,33 +86,40 @@ func startIn(t *testing.T, dirs []string) (*exec.Cmd, <-chan struct{}) {
 }
 
 func TestEnterCreatesTenantCgroup(t *testing.T) {
-	m := newTestManager(t, Options{Weight: 50, Processes: 77})
-	dirs, err := m.Enter(context.Background(), "a.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave("a.test")
-	t.Logf("%s: %q", m, dirs)
-	if len(dirs) != len(m.parents) {
-		t.Fatalf("dirs %q for parents %q", dirs, m.parents)
-	}
-	weightFile, want := "cpu.weight", "50"
-	if m.Version() == V1 {
-		weightFile, want = "cpu.shares", "512"
-	}
-	if got := readTrim(t, filepath.Join(dirs[0], weightFile)); got != want {
-		t.Errorf("%s = %s, want %s", weightFile, got, want)
-	}
-	if m.pids >= 0 {
-		if got := readTrim(t, filepath.Join(dirs[m.pids], "pids.max")); got != "77" {
-			t.Errorf("pids.max = %s, want 77", got)
+	eachLayout(t, Options{Weight: 50, Processes: 77}, func(t *testing.T, m *Manager) {
+		slot, err := m.Enter(context.Background(), "a.test")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	again, err := m.Enter(context.Background(), "a.test")
-	if err != nil || again[0] != dirs[0] {
-		t.Fatalf("second Enter: %q, %v", again, err)
-	}
-	m.Leave("a.test")
+		defer m.Leave("a.test")
+		dirs := slot.Dirs
+		t.Logf("%s: %q, fd %d", m, dirs, slot.FD)
+		if len(dirs) != len(m.parents) {
+			t.Fatalf("dirs %q for parents %q", dirs, m.parents)
+		}
+		if (slot.FD >= 0) != (m.Version() == V2) {
+			t.Errorf("fd %d on cgroup v%d: want one on v2 only", slot.FD, m.Version())
+		}
+		weightFile, want := "cpu.weight", "50"
+		if m.Version() == V1 {
+			weightFile, want = "cpu.shares", "512"
+		}
+		if m.cpu {
+			if got := readTrim(t, filepath.Join(dirs[0], weightFile)); got != want {
+				t.Errorf("%s = %s, want %s", weightFile, got, want)
+			}
+		}
+		if m.pids >= 0 {
+			if got := readTrim(t, filepath.Join(dirs[m.pids], "pids.max")); got != "77" {
+				t.Errorf("pids.max = %s, want 77", got)
+			}
+		}
+		again, err := m.Enter(context.Background(), "a.test")
+		if err != nil || again.Dirs[0] != dirs[0] || again.FD != slot.FD {
+			t.Fatalf("second Enter: %+v, %v", again, err)
+		}
+		m.Leave("a.test")
+	})
 }
 
 // TestCPUMax: a tenant capped at 0.2 CPUs gets about that much however
@@ -87,11 +127,20 @@ func TestEnterCreatesTenantCgroup(t *testing.T) {
 // is free. Only an upper bound is asserted: a busy machine can lower the
 // CPU the loop gets, never raise it above the cap.
 func TestCPUMax(t *testing.T) {
-	m := newTestManager(t, Options{CPUMax: 0.2})
-	dirs, err := m.Enter(context.Background(), "spin.test")
+	eachLayout(t, Options{CPUMax: 0.2}, func(t *testing.T, m *Manager) {
+		if !m.cpu {
+			t.Skip("no cpu controller in this hierarchy")
+		}
+		testCPUMax(t, m)
+	})
+}
+
+func testCPUMax(t *testing.T, m *Manager) {
+	slot, err := m.Enter(context.Background(), "spin.test")
 	if err != nil {
 		t.Fatal(err)
 	}
+	dirs := slot.Dirs
 	defer m.Leave("spin.test")
 	quota, period := "cpu.max", "20000 20000"
 	if m.Version() == V1 {
@@ -139,97 +188,136 @@ func cpuTicks(t *testing.T, pid int) int64 {
 // A process left in the tenant's cgroup when its last run ends is killed;
 // one that a new run of the tenant starts while the sweep runs is not.
 func TestSweepKillsEscapeesOnly(t *testing.T) {
-	m := newTestManager(t, Options{})
-	ctx := context.Background()
-	for i := range 20 {
-		dirs, err := m.Enter(ctx, "a.test")
+	eachLayout(t, Options{}, func(t *testing.T, m *Manager) {
+		ctx := context.Background()
+		for i := range 20 {
+			slot, err := m.Enter(ctx, "a.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, escaped := startIn(t, slot)
+			m.Leave("a.test") // starts the sweep
+			// The next run enters at once; Enter waits for the sweep, so what
+			// it starts afterwards is never swept.
+			slot, err = m.Enter(ctx, "a.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-escaped:
+			case <-time.After(killBound):
+				t.Fatalf("round %d: escapee alive after the sweep", i)
+			}
+			cmd, done := startIn(t, slot)
+			select {
+			case <-done:
+				t.Fatalf("round %d: a new run's process was killed: %v", i, cmd.ProcessState)
+			case <-time.After(20 * time.Millisecond):
+			}
+			m.Leave("a.test")
+			select {
+			case <-done:
+			case <-time.After(killBound + time.Second):
+				t.Fatalf("round %d: escapee alive after the last run ended", i)
+			}
+		}
+		m.sweeps.Wait()
+		if got := m.Escapees(); got < 40 {
+			t.Errorf("Escapees() = %d, want at least 40", got)
+		}
+	})
+}
+
+// A process cloned into a tenant's cgroup after a sweep killed what was
+// left there runs normally. (Writing cgroup.kill instead makes the kernel
+// kill every later CLONE_INTO_CGROUP child at birth: see kill.)
+func TestCloneIntoAfterSweep(t *testing.T) {
+	eachLayout(t, Options{}, func(t *testing.T, m *Manager) {
+		if m.Version() != V2 {
+			t.Skip("cgroup v1: scripts are not cloned into their cgroup")
+		}
+		ctx := context.Background()
+		slot, err := m.Enter(ctx, "a.test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, escaped := startIn(t, dirs)
-		m.Leave("a.test") // starts the sweep
-		// The next run enters at once; Enter waits for the sweep, so what
-		// it starts afterwards is never swept.
-		dirs, err = m.Enter(ctx, "a.test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-escaped:
-		case <-time.After(killBound):
-			t.Fatalf("round %d: escapee alive after the sweep", i)
-		}
-		cmd, done := startIn(t, dirs)
-		select {
-		case <-done:
-			t.Fatalf("round %d: a new run's process was killed: %v", i, cmd.ProcessState)
-		case <-time.After(20 * time.Millisecond):
-		}
+		_, escaped := startIn(t, slot)
 		m.Leave("a.test")
-		select {
-		case <-done:
-		case <-time.After(killBound + time.Second):
-			t.Fatalf("round %d: escapee alive after the last run ended", i)
+		<-escaped
+		m.sweeps.Wait()
+		if m.Escapees() == 0 {
+			t.Fatal("the sweep killed nothing")
 		}
-	}
-	m.sweeps.Wait()
-	if got := m.Escapees(); got < 40 {
-		t.Errorf("Escapees() = %d, want at least 40", got)
-	}
+		for i := range 3 {
+			slot, err = m.Enter(ctx, "a.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd, done := startCmdIn(t, slot, "sh", "-c", "exit 7")
+			<-done
+			m.Leave("a.test")
+			if code := cmd.ProcessState.ExitCode(); code != 7 {
+				t.Fatalf("run %d after the sweep: %v, want exit status 7", i, cmd.ProcessState)
+			}
+		}
+	})
 }
 
 func TestRemoveIdle(t *testing.T) {
-	m := newTestManager(t, Options{})
-	dirs, err := m.Enter(context.Background(), "idle.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Leave("idle.test")
-	m.sweeps.Wait()
-	m.removeIdle(time.Now().Add(-time.Hour)) // nothing idle for an hour
-	if _, err := os.Stat(dirs[0]); err != nil {
-		t.Fatalf("removed too early: %v", err)
-	}
-	m.removeIdle(time.Now().Add(time.Hour))
-	for _, d := range dirs {
-		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s still there: %v", d, err)
+	eachLayout(t, Options{}, func(t *testing.T, m *Manager) {
+		slot, err := m.Enter(context.Background(), "idle.test")
+		dirs := slot.Dirs
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	m.mu.Lock()
-	n := len(m.tenants)
-	m.mu.Unlock()
-	if n != 0 {
-		t.Errorf("%d tenants remembered after removal", n)
-	}
-	// A tenant comes back: its cgroup is created again.
-	if dirs, err = m.Enter(context.Background(), "idle.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dirs[0]); err != nil {
-		t.Fatal(err)
-	}
-	m.Leave("idle.test")
+		m.Leave("idle.test")
+		m.sweeps.Wait()
+		m.removeIdle(time.Now().Add(-time.Hour)) // nothing idle for an hour
+		if _, err := os.Stat(dirs[0]); err != nil {
+			t.Fatalf("removed too early: %v", err)
+		}
+		m.removeIdle(time.Now().Add(time.Hour))
+		for _, d := range dirs {
+			if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s still there: %v", d, err)
+			}
+		}
+		m.mu.Lock()
+		n := len(m.tenants)
+		m.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d tenants remembered after removal", n)
+		}
+		// A tenant comes back: its cgroup is created again.
+		if slot, err = m.Enter(context.Background(), "idle.test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(slot.Dirs[0]); err != nil {
+			t.Fatal(err)
+		}
+		m.Leave("idle.test")
+	})
 }
 
 func TestCloseRemovesEverything(t *testing.T) {
-	m := newTestManager(t, Options{})
-	dirs, err := m.Enter(context.Background(), "a.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, done := startIn(t, dirs)
-	m.Leave("a.test")
-	m.Close()
-	<-done
-	for _, p := range m.parents {
-		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s still there after Close: %v", p, err)
+	eachLayout(t, Options{}, func(t *testing.T, m *Manager) {
+		slot, err := m.Enter(context.Background(), "a.test")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := m.Enter(context.Background(), "a.test"); err == nil {
-		t.Error("Enter after Close succeeded")
-	}
+		_, done := startIn(t, slot)
+		m.Leave("a.test")
+		m.Close()
+		<-done
+		for _, p := range m.parents {
+			if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s still there after Close: %v", p, err)
+			}
+		}
+		if _, err := m.Enter(context.Background(), "a.test"); err == nil {
+			t.Error("Enter after Close succeeded")
+		}
+	})
 }
 
 func readTrim(t *testing.T, name string) string {
