@@ -189,15 +189,7 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 // (the unified hierarchy offers the cpu controller to the server's cgroup)
 // and v1 (a cpu hierarchy is mounted).
 func detect() (Layout, error) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return Layout{}, err
-	}
-	cg, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return Layout{}, err
-	}
-	l, err := locate(mi, cg)
+	l, err := locateSelf()
 	if err != nil {
 		return l, err
 	}
@@ -219,6 +211,15 @@ func detect() (Layout, error) {
 // cgroup2 hierarchy, whatever controllers that offers (see
 // [NewWithLayout]).
 func UnifiedLayout() (Layout, error) {
+	l, _ := locateSelf()
+	if l.Unified == "" {
+		return Layout{}, errors.New("cgroup: no cgroup2 hierarchy holds this process")
+	}
+	return Layout{Version: V2, Unified: l.Unified}, nil
+}
+
+// locateSelf is locate on this process's mountinfo and cgroup files.
+func locateSelf() (Layout, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return Layout{}, err
@@ -227,11 +228,7 @@ func UnifiedLayout() (Layout, error) {
 	if err != nil {
 		return Layout{}, err
 	}
-	l, _ := locate(mi, cg)
-	if l.Unified == "" {
-		return Layout{}, errors.New("cgroup: no cgroup2 hierarchy holds this process")
-	}
-	return Layout{Version: V2, Unified: l.Unified}, nil
+	return locate(mi, cg)
 }
 
 func hasWord(s, w string) bool {
