@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"massvhost/conf"
 )
@@ -30,6 +31,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, err)
 		}
 		return errSilent
+	}
+	for _, w := range hostWarnings("/proc/sys", os.Geteuid() == 0) {
+		fmt.Fprintln(stdout, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "ok (%s)\n", cfg.Source())
 	return nil

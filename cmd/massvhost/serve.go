@@ -140,6 +140,9 @@ func (r *runner) run() error {
 		"admin", r.adminSrv.boundAddr(), "config", cfg.Source(), "sites", cfg.Sites.Root,
 		"store", cfg.Certs.Store, "version", versionString())
 	r.printListening()
+	for _, w := range hostWarnings("/proc/sys", os.Geteuid() == 0) {
+		logger.Warn("host setting", "problem", w)
+	}
 
 	for sig := range sigs {
 		switch sig {
