@@ -235,18 +235,31 @@ func (s *RedisStore) record(err error) {
 
 // pairCmds are the replies of one name's reads inside a pipeline.
 type pairCmds struct {
-	hash     *redis.SliceCmd
+	hash     *redis.Cmd
 	crt, key *redis.StringCmd
 }
 
-// queueGet queues the reads for name: HMGET of the hash, and GETRANGE of each
-// legacy string. GETRANGE returns at most MaxPEMSize+1 bytes, so an
-// oversized legacy value is detected without transferring it. (The hash
-// fields have no range read; the hash layout is written only through Put,
-// which enforces the cap, so an oversized field is read once and rejected.)
+// hashGetScript reads the crt and key fields of a hash only when neither
+// is longer than ARGV[1] bytes, and otherwise returns their two lengths
+// (integers) instead. Store contents are untrusted: HMGET would transfer a
+// field of any size (up to Redis's 512 MB) into the server's memory before
+// the cap could be checked, and a check in a separate round trip would race
+// with a writer. The script runs atomically, in the same round trip.
+const hashGetScript = `local c = redis.call('HSTRLEN', KEYS[1], ARGV[2])
+local k = redis.call('HSTRLEN', KEYS[1], ARGV[3])
+local max = tonumber(ARGV[1])
+if c > max or k > max then return {c, k} end
+return redis.call('HMGET', KEYS[1], ARGV[2], ARGV[3])`
+
+// queueGet queues the reads for name: the hash's fields through
+// hashGetScript, and GETRANGE of each legacy string. GETRANGE returns at
+// most MaxPEMSize+1 bytes, so an oversized legacy value is detected without
+// transferring it either. EVAL rather than EVALSHA: a pipeline cannot fall
+// back on NOSCRIPT by itself, Redis caches the compiled script by its
+// digest, and EVALSHA measured no faster here (BenchmarkRedisStoreGet).
 func (s *RedisStore) queueGet(ctx context.Context, p redis.Pipeliner, name string) pairCmds {
 	return pairCmds{
-		hash: p.HMGet(ctx, s.hashKey(name), redisHashCrt, redisHashKey),
+		hash: p.Eval(ctx, hashGetScript, []string{s.hashKey(name)}, MaxPEMSize, redisHashCrt, redisHashKey),
 		crt:  p.GetRange(ctx, s.legacyCrt(name), 0, MaxPEMSize),
 		key:  p.GetRange(ctx, s.legacyKey(name), 0, MaxPEMSize),
 	}
@@ -277,7 +290,14 @@ func (c pairCmds) decode(name string) ([]byte, []byte, Layout, error) {
 	if err := c.hash.Err(); err != nil {
 		return nil, nil, "", replyError(name, err)
 	}
-	vals := c.hash.Val()
+	vals, _ := c.hash.Val().([]any)
+	if len(vals) == 2 {
+		crtLen, ok1 := vals[0].(int64)
+		keyLen, ok2 := vals[1].(int64)
+		if ok1 && ok2 {
+			return nil, nil, LayoutHash, invalid(name, fmt.Sprintf("redis hash field of %d bytes exceeds %d (not read)", max(crtLen, keyLen), MaxPEMSize), nil)
+		}
+	}
 	if len(vals) == 2 && (vals[0] != nil || vals[1] != nil) {
 		crt, ok1 := vals[0].(string)
 		key, ok2 := vals[1].(string)

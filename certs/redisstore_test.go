@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,24 +196,48 @@ func TestRedisStoreGarbage(t *testing.T) {
 	ca := certtest.NewCA(t)
 	crt, key := ca.Leaf(t, "ok.test")
 
+	// sent is how many bytes Redis has written to its clients so far: a
+	// refused value must be refused without being transferred (a field of
+	// hundreds of MB would otherwise land in the server's memory first).
+	sent := func() int64 {
+		info, err := rc.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no total_net_output_bytes in INFO stats")
+		return 0
+	}
+	const slack = 64 << 10 // the replies around the value, and INFO itself
 	for _, tc := range []struct {
 		name    string
 		prepare func(name string) error
+		maxSent int64 // bytes Redis may send for the Get; 0: not checked
 	}{
-		{"huge-legacy.test", func(n string) error { return rc.MSet(ctx, n+".crt", huge, n+".key", "k").Err() }},
-		{"huge-hash.test", func(n string) error { return rc.HSet(ctx, "cert:"+n, "crt", huge, "key", "k").Err() }},
-		{"half-hash.test", func(n string) error { return rc.HSet(ctx, "cert:"+n, "crt", crt).Err() }},
-		{"half-legacy.test", func(n string) error { return rc.Set(ctx, n+".key", key, 0).Err() }},
-		{"list-hash.test", func(n string) error { return rc.RPush(ctx, "cert:"+n, "x").Err() }},
-		{"list-legacy.test", func(n string) error { return rc.RPush(ctx, n+".crt", "x").Err() }},
+		// GETRANGE sends at most MaxPEMSize+1 bytes of each legacy key.
+		{"huge-legacy.test", func(n string) error { return rc.MSet(ctx, n+".crt", huge, n+".key", "k").Err() }, MaxPEMSize + 1 + slack},
+		{"huge-hash.test", func(n string) error { return rc.HSet(ctx, "cert:"+n, "crt", huge, "key", "k").Err() }, slack},
+		{"half-hash.test", func(n string) error { return rc.HSet(ctx, "cert:"+n, "crt", crt).Err() }, 0},
+		{"half-legacy.test", func(n string) error { return rc.Set(ctx, n+".key", key, 0).Err() }, 0},
+		{"list-hash.test", func(n string) error { return rc.RPush(ctx, "cert:"+n, "x").Err() }, 0},
+		{"list-legacy.test", func(n string) error { return rc.RPush(ctx, n+".crt", "x").Err() }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.prepare(tc.name); err != nil {
 				t.Fatal(err)
 			}
+			before := sent()
 			_, _, err := s.Get(ctx, tc.name)
 			if !errors.Is(err, ErrInvalidCert) || errors.Is(err, ErrUnavailable) {
 				t.Errorf("Get = %v, want ErrInvalidCert and not ErrUnavailable", err)
+			}
+			if n := sent() - before; tc.maxSent > 0 && n > tc.maxSent {
+				t.Errorf("Redis sent %d bytes for the refused value, want at most %d", n, tc.maxSent)
 			}
 		})
 	}
