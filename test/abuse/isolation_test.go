@@ -89,6 +89,7 @@ const (
 var (
 	isolationCgroups = flag.String("isolation.cgroups", "auto", "cgi.cgroups for TestIsolationUnderAbuse: auto, on or off")
 	isolationCPUMax  = flag.String("isolation.cpumax", "", "cgi.tenant_cpu_max for TestIsolationUnderAbuse (default: the server's default)")
+	isolationConc    = flag.Int("isolation.conc", 2, "tenant B's concurrent clients per kind (static, CGI) in TestIsolationUnderAbuse")
 	isolationAbusers = flag.String("isolation.abusers", "forkbomb,forkbomb,forkbomb,memhog,memhog,diskfill,diskfill",
 		"tenant A's concurrent abusers under abuse (scripts without .cgi), to tell which one costs B what")
 )
@@ -174,7 +175,7 @@ func TestIsolationUnderAbuse(t *testing.T) {
 	}
 	t.Logf("per-tenant cgroups: %v (cgi.cgroups %s, cgi.tenant_cpu_max %q)", cgroupsOn, *isolationCgroups, *isolationCPUMax)
 	c := httpClient(p.HTTPAddr, 30*time.Second)
-	const n, conc = 200, 2
+	n, conc := 200, *isolationConc
 
 	// Each hostile script alone first: its own rlimit contains it.
 	for _, tc := range []struct{ script, want string }{
