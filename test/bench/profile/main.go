@@ -67,6 +67,7 @@ type workload struct {
 	path    string
 	hosts   int
 	perConn int
+	proto   string // loadgen.ProtoH1 or ProtoH2
 	unit    string // what one "request" is in the per-request figures
 }
 
@@ -85,7 +86,7 @@ func run() int {
 	flag.DurationVar(&p.profDur, "profile-d", 10*time.Second, "CPU profile length (below the admin listener's 30 s write timeout)")
 	flag.IntVar(&p.repeat, "repeat", 3, "measured runs per load; the median is reported")
 	flag.IntVar(&p.conc, "c", 8, "load generator connections")
-	flag.StringVar(&loads, "loads", "static,handshake", "loads to run")
+	flag.StringVar(&loads, "loads", "static,handshake", "loads to run: static, static-h2, handshake")
 	flag.StringVar(&p.access, "access", "off", "massvhost log.access (the benchmark runs with off)")
 	flag.StringVar(&bin, "massvhost-bin", "", "use this massvhost binary instead of building ./cmd/massvhost")
 	flag.BoolVar(&withNginx, "nginx", false, "also measure nginx (nginx-preload configuration) on the same loads")
@@ -103,15 +104,17 @@ func run() int {
 	}
 	all := map[string]workload{
 		"static": {name: "static", title: "static keep-alive GET /index.html (612 bytes), h1", mode: loadgen.ModeKeepAlive,
-			path: "/index.html", hosts: min(100, n), perConn: 0, unit: "request"},
+			path: "/index.html", hosts: min(100, n), perConn: 0, proto: loadgen.ProtoH1, unit: "request"},
+		"static-h2": {name: "static-h2", title: "static GET /index.html (612 bytes) over h2, one stream at a time per connection", mode: loadgen.ModeKeepAlive,
+			path: "/index.html", hosts: min(100, n), perConn: 0, proto: loadgen.ProtoH2, unit: "request"},
 		"handshake": {name: "handshake", title: "new connection + full TLS handshake (ECDSA P-256, X25519) + GET /", mode: loadgen.ModeNewConn,
-			path: "/", hosts: n, unit: "handshake"},
+			path: "/", hosts: n, proto: loadgen.ProtoH1, unit: "handshake"},
 	}
 	var ws []workload
 	for _, l := range strings.Split(loads, ",") {
 		w, ok := all[strings.TrimSpace(l)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "profile: unknown load %q (static, handshake)\n", l)
+			fmt.Fprintf(os.Stderr, "profile: unknown load %q (static, static-h2, handshake)\n", l)
 			return 2
 		}
 		ws = append(ws, w)

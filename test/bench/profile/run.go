@@ -64,7 +64,7 @@ type measurement struct {
 // loadArgs returns the load generator's command line for w, run for d.
 func (p *prof) loadArgs(addr string, w workload, d time.Duration, jsonOut string) []string {
 	argv := []string{p.bin.load, "-q", "-addr", addr, "-hosts", p.hostsFile, "-limit", strconv.Itoa(w.hosts),
-		"-mode", w.mode, "-c", strconv.Itoa(p.conc), "-per-conn", strconv.Itoa(w.perConn), "-path", w.path,
+		"-mode", w.mode, "-proto", w.proto, "-c", strconv.Itoa(p.conc), "-per-conn", strconv.Itoa(w.perConn), "-path", w.path,
 		"-d", d.String(), "-json", jsonOut}
 	if p.clientCPUs != "" {
 		argv = append([]string{"taskset", "-c", p.clientCPUs}, argv...)
