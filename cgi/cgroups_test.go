@@ -149,3 +149,39 @@ func sleepsOf(uid uint32) []int {
 	}
 	return pids
 }
+
+// A tenant's cgroup removed behind the server's back (by hand, by a tool
+// that cleans up cgroups) is made again: the request that finds it gone
+// fails with 500, the following ones run in a new cgroup.
+func TestRemovedCgroupIsMadeAgain(t *testing.T) {
+	eachCgroupHandler(t, Options{}, func(t *testing.T, h *Handler) {
+		tn := newTenant(t, "a.test")
+		tn.write("cg.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat /proc/self/cgroup\n")
+		if w := get(h, tn.site, "/cgi-bin/cg.cgi"); w.Code != http.StatusOK {
+			t.Fatalf("first run: %d %s", w.Code, w.Body)
+		}
+		dirs := tenantDirs(t, h, "a.test")
+		for _, d := range dirs {
+			if err := unix.Rmdir(d); err != nil {
+				t.Fatalf("remove %s: %v", d, err)
+			}
+		}
+		w := get(h, tn.site, "/cgi-bin/cg.cgi")
+		t.Logf("the run that found the cgroup gone: %d", w.Code)
+		for i := range 3 {
+			w = get(h, tn.site, "/cgi-bin/cg.cgi")
+			if w.Code != http.StatusOK {
+				t.Fatalf("run %d after the removal: %d %s", i, w.Code, w.Body)
+			}
+		}
+		for _, d := range dirs {
+			if _, err := os.Stat(d); err != nil {
+				t.Errorf("%s not made again: %v", d, err)
+			}
+			rel := "/" + filepath.Base(filepath.Dir(d)) + "/" + filepath.Base(d) + "\n"
+			if !strings.Contains(w.Body.String(), rel) {
+				t.Errorf("script's /proc/self/cgroup lacks %q:\n%s", rel, w.Body)
+			}
+		}
+	})
+}

@@ -58,6 +58,8 @@ type child struct {
 	stderr *os.File // read end
 	status *os.File // read end of the launcher's status pipe; nil in direct mode
 	stdin  *os.File // write end when the body is fed by copyBody; else nil
+	// cgroupLost: the launcher could not join the tenant's cgroup.
+	cgroupLost bool
 
 	exited     chan struct{} // closed when the leader has exited (not yet reaped)
 	stop       chan struct{} // closed when the watcher is no longer needed
@@ -163,6 +165,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 	closeAll(childEnds)
 	if err != nil {
 		closeAll(parentEnds)
+		// clone3 into a cgroup directory that was removed fails with
+		// ENOENT (so would a missing launcher: re-creating the cgroup then
+		// costs nothing).
+		s.cgroupLost = cmd.SysProcAttr.UseCgroupFD && errors.Is(err, syscall.ENOENT)
 		if errors.Is(err, syscall.EAGAIN) {
 			return nil, refuse(http.StatusServiceUnavailable, "spawn", err)
 		}
@@ -340,6 +346,7 @@ func (c *child) launchFailure() *refusal {
 		return nil
 	}
 	reason := "launcher: " + f.Stage.String()
+	c.cgroupLost = f.Stage == launch.StageCgroup
 	switch {
 	case f.Errno == unix.EAGAIN:
 		// RLIMIT_NPROC reached: the kernel defers the check to execve.

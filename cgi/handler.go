@@ -220,6 +220,9 @@ func (h *Handler) ServeCGI(w http.ResponseWriter, r *http.Request, site vhost.Si
 		s.cgroup = &slot
 	}
 	out := h.run(w, r, site, s, b)
+	if s.cgroupLost {
+		h.cgroups.Lost(tenant)
+	}
 	if h.cgroups != nil {
 		// After run: the script and its process group are killed and
 		// reaped, so whatever the sweep finds escaped.

@@ -33,6 +33,9 @@ type script struct {
 	dirFD      int          // O_PATH descriptor of dirPath; closed by close
 	runAs      Identity     // set by the checks: who runs it when the server is root
 	cgroup     *cgroup.Slot // where the run goes; nil: placed in no cgroup
+	// cgroupLost is set by the run when the slot's cgroup was found gone
+	// (cgroup.Manager.Lost).
+	cgroupLost bool
 }
 
 func (s *script) close() {

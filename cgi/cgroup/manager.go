@@ -109,6 +109,7 @@ type tenant struct {
 	fd int
 
 	running  int           // guarded by Manager.mu
+	lost     bool          // guarded by Manager.mu; see Manager.Lost
 	busy     chan struct{} // guarded by Manager.mu; non-nil during a sweep or removal, closed at its end
 	lastUsed time.Time     // guarded by Manager.mu
 
@@ -520,6 +521,8 @@ func (m *Manager) Leave(tenantName string) {
 	}
 	busy := make(chan struct{})
 	t.busy = busy
+	lost := t.lost
+	t.lost = false
 	m.sweeps.Add(1)
 	m.mu.Unlock()
 	done := func() {
@@ -528,6 +531,16 @@ func (m *Manager) Leave(tenantName string) {
 		m.mu.Unlock()
 		close(busy)
 		m.sweeps.Done()
+	}
+	if lost {
+		// No run is counted and the next Enter waits: the handle can go,
+		// and the next Enter makes the directories and the handle again.
+		t.ready.Store(false)
+		if t.fd >= 0 {
+			unix.Close(t.fd)
+			t.fd = -1
+		}
+		m.opts.Logger.Warn("cgroup: a tenant's cgroup was gone; it is made again", "tenant", tenantName, "dir", t.dirs[0])
 	}
 	if pids, err := readPids(filepath.Join(t.dirs[0], "cgroup.procs")); err == nil && len(pids) == 0 {
 		done() // the common case: nothing escaped
@@ -540,6 +553,23 @@ func (m *Manager) Leave(tenantName string) {
 			m.opts.Logger.Warn("cgroup: killed processes that outlived their requests", "tenant", tenantName, "count", n, "err", err)
 		}
 	}()
+}
+
+// Lost reports that a run of tenant (counted by Enter, not yet ended)
+// could not be placed in the slot Enter returned because the cgroup no
+// longer exists: removed by hand, or by a tool that cleans up cgroups. When
+// the tenant's last run ends, its cgroup is forgotten, and the next Enter
+// creates it again rather than failing every run until the server
+// restarts.
+func (m *Manager) Lost(tenantName string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	if t := m.tenants[tenantName]; t != nil && t.running > 0 {
+		t.lost = true
+	}
+	m.mu.Unlock()
 }
 
 // Escapees returns how many processes sweeps have killed since New.
