@@ -192,6 +192,9 @@ func (r *runner) components() admin.Components {
 	if st.cfg.Certs.UsesFiles() {
 		c.CertsDir = st.cfg.Certs.Dir
 	}
+	if st.acme != nil {
+		c.ACME = st.acme.Stats
+	}
 	return c
 }
 

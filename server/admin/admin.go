@@ -55,6 +55,9 @@ type Components struct {
 	SitesRoot, CertsDir string
 	// Invalidations counts invalidation messages received from Redis.
 	Invalidations uint64
+	// ACME returns the ACME issuer's counters; nil when acme.enabled is
+	// off.
+	ACME func() certs.ACMEStats
 
 	// ConfigSource is where the configuration was read from, ConfigLoaded
 	// when.

@@ -156,6 +156,39 @@ func TestMetricsMove(t *testing.T) {
 	}
 }
 
+// The ACME counters are exported when the issuer is on, each from its
+// own field (new and renewal split), and not at all when it is off.
+func TestMetricsACME(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, body := e.get("/metrics"); strings.Contains(body, "massvhost_acme_") {
+		t.Error("ACME series exported with ACME off")
+	}
+	e.comp.ACME = func() certs.ACMEStats {
+		return certs.ACMEStats{Orders: 11, Issued: 9, Renewed: 4, Failed: 7, RenewFailed: 2, CARateLimited: 1,
+			RateLimited: 3, TooMany: 5, BackedOff: 6, InProgress: 8, LockWaits: 12, FromStore: 13, Jobs: 2}
+	}
+	_, body := e.get("/metrics")
+	for series, want := range map[string]float64{
+		`massvhost_acme_orders_total`:                       11,
+		`massvhost_acme_issued_total{kind="new"}`:           5,
+		`massvhost_acme_issued_total{kind="renewal"}`:       4,
+		`massvhost_acme_failed_total{kind="new"}`:           5,
+		`massvhost_acme_failed_total{kind="renewal"}`:       2,
+		`massvhost_acme_ca_rate_limited_total`:              1,
+		`massvhost_acme_refused_total{reason="rate_limit"}`: 3,
+		`massvhost_acme_refused_total{reason="too_many"}`:   5,
+		`massvhost_acme_refused_total{reason="backoff"}`:    6,
+		`massvhost_acme_handshake_wait_expired_total`:       8,
+		`massvhost_acme_lock_waits_total`:                   12,
+		`massvhost_acme_from_store_total`:                   13,
+		`massvhost_acme_jobs`:                               2,
+	} {
+		if got := metric(t, body, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
 func TestHealthAndReadiness(t *testing.T) {
 	e := newEnv(t, nil)
 	if code, body := e.get("/healthz"); code != 200 || body != "ok\n" {

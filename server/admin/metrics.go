@@ -56,6 +56,16 @@ var (
 	dCGIStderr   = desc("cgi_stderr_dropped_total", "CGI stderr lines dropped by the error log's rate limit.")
 	dCGIHeader   = desc("cgi_response_header_seconds", "Time from handing a request to the CGI runner to the script's response headers (spawn plus the script's start-up).")
 
+	dACMEOrders    = desc("acme_orders_total", "Orders placed with the ACME CA.")
+	dACMEIssued    = desc("acme_issued_total", "Certificates obtained from the ACME CA and stored, by kind (new, renewal).", "kind")
+	dACMEFailed    = desc("acme_failed_total", "ACME orders that failed, by kind (new, renewal); after a failed renewal the stored certificate is still served.", "kind")
+	dACMECALimited = desc("acme_ca_rate_limited_total", "ACME orders the CA refused for its rate limits (also counted in acme_failed_total).")
+	dACMERefused   = desc("acme_refused_total", "Requests for a certificate refused before any order, by reason (rate_limit: acme.per_domain_rate or acme.global_rate; too_many: acme.max_concurrent_orders; backoff: the name failed recently).", "reason")
+	dACMEWaited    = desc("acme_handshake_wait_expired_total", "Handshakes that gave up after acme.handshake_wait while their order went on in the background.")
+	dACMELockWaits = desc("acme_lock_waits_total", "Orders skipped because another node held the name's lock; the certificate it stored was waited for.")
+	dACMEFromStore = desc("acme_from_store_total", "Requests answered by a certificate another node had stored meanwhile.")
+	dACMEJobs      = desc("acme_jobs", "ACME jobs (orders, waits for other nodes) in flight now.")
+
 	dRedisPool    = desc("redis_pool_connections", "Redis pool connections by state.", "state")
 	dRedisPoolOps = desc("redis_pool_events_total", "Redis pool events: hits (idle connection reused), misses (new connection), timeouts (waited too long for one), waits.", "event")
 	dRedisBreaker = desc("redis_breaker_state", "1 for the current state of the Redis circuit breaker.", "state")
@@ -69,6 +79,7 @@ var allDescs = []*prometheus.Desc{
 	dHellos, dHandshakes, dTLSFailures, dTLSErrors, dCacheHits, dCacheMisses, dNegHits, dEvictions, dEntries,
 	dNegEntries, dLoads, dInvalidNames, dRateLimited, dClientLimited, dIssued, dExpired, dInvalidation,
 	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIStderr, dCGIHeader,
+	dACMEOrders, dACMEIssued, dACMEFailed, dACMECALimited, dACMERefused, dACMEWaited, dACMELockWaits, dACMEFromStore, dACMEJobs,
 	dRedisPool, dRedisPoolOps, dRedisBreaker, dReloads, dLoaded,
 }
 
@@ -131,6 +142,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dExpired, ms.Expired)
 	}
 	counter(dInvalidation, comp.Invalidations)
+	if comp.ACME != nil {
+		as := comp.ACME()
+		counter(dACMEOrders, as.Orders)
+		counter(dACMEIssued, as.Issued-min(as.Issued, as.Renewed), "new")
+		counter(dACMEIssued, as.Renewed, "renewal")
+		counter(dACMEFailed, as.Failed-min(as.Failed, as.RenewFailed), "new")
+		counter(dACMEFailed, as.RenewFailed, "renewal")
+		counter(dACMECALimited, as.CARateLimited)
+		counter(dACMERefused, as.RateLimited, "rate_limit")
+		counter(dACMERefused, as.TooMany, "too_many")
+		counter(dACMERefused, as.BackedOff, "backoff")
+		counter(dACMEWaited, as.InProgress)
+		counter(dACMELockWaits, as.LockWaits)
+		counter(dACMEFromStore, as.FromStore)
+		gauge(dACMEJobs, float64(as.Jobs))
+	}
 
 	if comp.CGI != nil {
 		cs := comp.CGI.Stats()

@@ -40,7 +40,7 @@ func testACMEOnDemand(t *testing.T, challenge string) {
 
 	// The HTTP listener redirects everything else to HTTPS: the http-01
 	// validation must be answered before that.
-	cfg := strings.Replace(w.config(`http:
+	cfg := strings.Replace(withAdmin(w.config(`http:
   redirect_https: true
 acme:
   enabled: true
@@ -50,7 +50,7 @@ acme:
   ca_roots: `+roots+`
   handshake_wait: 10s
   order_timeout: 1m
-`), `listen:
+`)), `listen:
   http: "127.0.0.1:0"
   https: "127.0.0.1:0"`, `listen:
   http: "`+httpAddr+`"
@@ -112,6 +112,16 @@ acme:
 	}
 	if n := strings.Count(p.Output(), "certs: acme: certificate obtained"); n != 1 {
 		t.Fatalf("%d certificates obtained, want 1", n)
+	}
+	_, m := adminGet(t, p.admin(), "/metrics")
+	for series, want := range map[string]float64{
+		"massvhost_acme_orders_total":             1,
+		`massvhost_acme_issued_total{kind="new"}`: 1,
+		`massvhost_acme_failed_total{kind="new"}`: 0,
+	} {
+		if got := metricValue(m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 }
 
