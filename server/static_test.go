@@ -61,32 +61,50 @@ func TestTraversal(t *testing.T) {
 }
 
 func TestSymlinks(t *testing.T) {
-	f := newFixture(t, nil)
-	c := f.client(false)
-	for _, tc := range []struct {
-		path string
-		want int
-		body string
-	}{
-		{"/inner.txt", 200, "A-FILE"},
-		{"/dirlink/x.txt", 200, "A-SUB-X"},
-		{"/l1", 404, ""},                  // relative link into b.test
-		{"/l2", 404, ""},                  // absolute link into b.test
-		{"/rootlink/etc/passwd", 404, ""}, // link to /
-		{"/bdir/secret.txt", 404, ""},     // directory link into b.test
-		{"/bdir/", 404, ""},
-		{"/loop", 404, ""},
-		{"/dangling", 404, ""},
-	} {
-		t.Run(tc.path, func(t *testing.T) {
-			resp, body := f.get(c, "GET", "http://a.test"+tc.path)
-			if resp.StatusCode != tc.want || (tc.body != "" && body != tc.body) {
-				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tc.want, tc.body)
-			}
-			if strings.Contains(body, f.sites) {
-				t.Fatalf("body reveals a path: %q", body)
-			}
-		})
+	eachOpenPath(t, func(t *testing.T, base string) {
+		f := newFixture(t, nil)
+		c := f.client(false)
+		for _, tc := range []struct {
+			path string
+			want int
+			body string
+		}{
+			{"/inner.txt", 200, "A-FILE"},
+			{"/dirlink/x.txt", 200, "A-SUB-X"},
+			{"/l1", 404, ""},                  // relative link into b.test
+			{"/l2", 404, ""},                  // absolute link into b.test
+			{"/rootlink/etc/passwd", 404, ""}, // link to /
+			{"/bdir/secret.txt", 404, ""},     // directory link into b.test
+			{"/bdir/", 404, ""},
+			{"/loop", 404, ""},
+			{"/dangling", 404, ""},
+		} {
+			t.Run(tc.path, func(t *testing.T) {
+				resp, body := f.get(c, "GET", base+tc.path)
+				if resp.StatusCode != tc.want || (tc.body != "" && body != tc.body) {
+					t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tc.want, tc.body)
+				}
+				if strings.Contains(body, f.sites) {
+					t.Fatalf("body reveals a path: %q", body)
+				}
+			})
+		}
+	})
+}
+
+// eachOpenPath runs test over plain HTTP and over TLS ("http://a.test" or
+// "https://a.test" as base), each with the openat2 fast path (on Linux)
+// and with the os.Root path alone: they confine and read files
+// differently (RESOLVE_BENEATH or os.Root; sendfile, pread by descriptor or
+// pread through os.File), and each must answer alike.
+func eachOpenPath(t *testing.T, test func(t *testing.T, base string)) {
+	for _, fast := range fastOpenModes {
+		for _, scheme := range []string{"http", "https"} {
+			t.Run(fmt.Sprintf("%s,fast=%v", scheme, fast), func(t *testing.T) {
+				defer setFastOpen(fast)()
+				test(t, scheme+"://a.test")
+			})
+		}
 	}
 }
 
@@ -166,39 +184,41 @@ func TestDirectories(t *testing.T) {
 }
 
 func TestRanges(t *testing.T) {
-	f := newFixture(t, nil)
-	const size = 300 << 10
-	writeFile(t, filepath.Join(f.docroot("a.test"), "300k.bin"), size)
-	c := f.client(false)
-	many := func(n int, part string) string {
-		return "bytes=" + strings.TrimSuffix(strings.Repeat(part+",", n), ",")
-	}
-	for _, tc := range []struct {
-		name, rng string
-		want      int
-		wantLen   int // -1: do not check
-	}{
-		{"single", "bytes=0-99", 206, 100},
-		{"suffix", "bytes=-10", 206, 10},
-		{"two parts", "bytes=0-9,100-109", 206, -1},
-		{"200 parts", many(200, "0-0"), 200, size}, // overlapping
-		{"200 disjoint parts", disjoint(200), 206, -1},
-		{"201 disjoint parts", disjoint(201), 200, size},
-		{"5000 parts", many(5000, "0-0"), 200, size},
-		{"overlap", "bytes=0-10,5-15", 200, size},
-		{"sum beyond size", "bytes=0-,0-", 200, size},
-		{"unsatisfiable", "bytes=999999-", 416, -1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp, body := f.get(c, "GET", "http://a.test/300k.bin", "Range", tc.rng)
-			if resp.StatusCode != tc.want {
-				t.Fatalf("%d, want %d", resp.StatusCode, tc.want)
-			}
-			if tc.wantLen >= 0 && len(body) != tc.wantLen {
-				t.Fatalf("body %d bytes, want %d", len(body), tc.wantLen)
-			}
-		})
-	}
+	eachOpenPath(t, func(t *testing.T, base string) {
+		f := newFixture(t, nil)
+		const size = 300 << 10
+		writeFile(t, filepath.Join(f.docroot("a.test"), "300k.bin"), size)
+		c := f.client(false)
+		many := func(n int, part string) string {
+			return "bytes=" + strings.TrimSuffix(strings.Repeat(part+",", n), ",")
+		}
+		for _, tc := range []struct {
+			name, rng string
+			want      int
+			wantLen   int // -1: do not check
+		}{
+			{"single", "bytes=0-99", 206, 100},
+			{"suffix", "bytes=-10", 206, 10},
+			{"two parts", "bytes=0-9,100-109", 206, -1},
+			{"200 parts", many(200, "0-0"), 200, size}, // overlapping
+			{"200 disjoint parts", disjoint(200), 206, -1},
+			{"201 disjoint parts", disjoint(201), 200, size},
+			{"5000 parts", many(5000, "0-0"), 200, size},
+			{"overlap", "bytes=0-10,5-15", 200, size},
+			{"sum beyond size", "bytes=0-,0-", 200, size},
+			{"unsatisfiable", "bytes=999999-", 416, -1},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, body := f.get(c, "GET", base+"/300k.bin", "Range", tc.rng)
+				if resp.StatusCode != tc.want {
+					t.Fatalf("%d, want %d", resp.StatusCode, tc.want)
+				}
+				if tc.wantLen >= 0 && len(body) != tc.wantLen {
+					t.Fatalf("body %d bytes, want %d", len(body), tc.wantLen)
+				}
+			})
+		}
+	})
 }
 
 func disjoint(n int) string {
@@ -274,32 +294,34 @@ func TestContentType(t *testing.T) {
 }
 
 func TestFilesystemErrors(t *testing.T) {
-	f := newFixture(t, nil)
-	c := f.client(false)
-	a := f.docroot("a.test")
-	if err := syscall.Mkfifo(filepath.Join(a, "fifo"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if resp, _ := f.get(c, "GET", "http://a.test/fifo"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("FIFO: %d, want 404 (and no hang)", resp.StatusCode)
-	}
-	long := "/" + strings.Repeat("x", 300)
-	if resp, body := f.get(c, "GET", "http://a.test"+long); resp.StatusCode != http.StatusRequestURITooLong || strings.Contains(body, "xxx") {
-		t.Errorf("300-byte name: %d %q, want 414", resp.StatusCode, body)
-	}
-	if resp, _ := f.get(c, "GET", "http://a.test/file.txt/"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("file with a trailing slash: %d, want 404", resp.StatusCode)
-	}
-	if resp, _ := f.get(c, "GET", "http://a.test/file.txt/x"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("file used as a directory: %d, want 404", resp.StatusCode)
-	}
-	// A tenant whose docroot vanished is "not found", not an error.
-	os.RemoveAll(a)
-	if resp, _ := f.get(c, "GET", "http://a.test/file.txt"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("vanished docroot: %d, want 404", resp.StatusCode)
-	}
-	// EACCES → 403 is covered by TestFSStatus: tests may run as root,
-	// which reads everything.
+	eachOpenPath(t, func(t *testing.T, base string) {
+		f := newFixture(t, nil)
+		c := f.client(false)
+		a := f.docroot("a.test")
+		if err := syscall.Mkfifo(filepath.Join(a, "fifo"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := f.get(c, "GET", base+"/fifo"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("FIFO: %d, want 404 (and no hang)", resp.StatusCode)
+		}
+		long := "/" + strings.Repeat("x", 300)
+		if resp, body := f.get(c, "GET", base+long); resp.StatusCode != http.StatusRequestURITooLong || strings.Contains(body, "xxx") {
+			t.Errorf("300-byte name: %d %q, want 414", resp.StatusCode, body)
+		}
+		if resp, _ := f.get(c, "GET", base+"/file.txt/"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("file with a trailing slash: %d, want 404", resp.StatusCode)
+		}
+		if resp, _ := f.get(c, "GET", base+"/file.txt/x"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("file used as a directory: %d, want 404", resp.StatusCode)
+		}
+		// A tenant whose docroot vanished is "not found", not an error.
+		os.RemoveAll(a)
+		if resp, _ := f.get(c, "GET", base+"/file.txt"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("vanished docroot: %d, want 404", resp.StatusCode)
+		}
+		// EACCES → 403 is covered by TestFSStatus: tests may run as root,
+		// which reads everything.
+	})
 }
 
 func TestFSStatus(t *testing.T) {

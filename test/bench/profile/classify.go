@@ -71,7 +71,7 @@ const (
 	cSockRead    = "syscalls: socket read"
 	cSockWrite   = "syscalls: socket write"
 	cSockOther   = "syscalls: accept, close, setsockopt, other socket"
-	cFileOpen    = "file open/stat/close (os.Root, openat, fstat)"
+	cFileOpen    = "file open/stat/close (os.Root or openat2, openat, fstat)"
 	cFileRead    = "file read"
 	cHTTPParse   = "net/http: reading and parsing requests"
 	cHTTPResp    = "net/http: response (headers, ServeContent, framing)"
@@ -211,9 +211,11 @@ func syscallKind(rest []string) string {
 	for _, fn := range rest {
 		switch {
 		case hasPrefix(fn, "os.(*File).Read", "os.(*File).read", "os.(*File).ReadAt", "os.(*File).pread",
-			"os.(*File).WriteTo", "os.genericWriteTo"):
+			"os.(*File).WriteTo", "os.genericWriteTo", "massvhost/server.fdReader.ReadAt"):
 			return cFileRead
-		case hasPrefix(fn, "os."):
+		case hasPrefix(fn, "os.", "massvhost/server.(*Server).serveRegularFast", "massvhost/server.othersMayRead"):
+			// The openat2 fast path's open, fstat and close, called from
+			// the server with no os frame in between.
 			return cFileOpen
 		case hasPrefix(fn, "net.", "crypto/", "net/http."):
 			return socketKind(rest)
