@@ -23,7 +23,7 @@
 //	dot segment, or a component matching DenyNames (*~, *.bak, …)        → 404
 //	/cgi-bin, /cgi-bin/…        → CGIRunner (ScriptAlias)
 //	*.cgi in the docroot, index.cgi → CGIRunner (Docroot)
-//	anything else               → static file from the docroot via os.Root
+//	anything else               → static file from the docroot (openat2 or os.Root)
 //
 // and ends with one access log line, written by a background goroutine.
 //
@@ -47,9 +47,12 @@
 // tenant swapping a file for a symlink (Apache's SymLinksIfOwnerMatch has
 // exactly this hole). os.Root resolves each component with openat inside
 // the root and refuses every step out of it, in the kernel's view of the
-// tree at the moment of the open. URL paths are still cleaned first: dot
-// segments, dot-files, editor backups (DenyNames), NUL and backslashes
-// answer 404 before any system call.
+// tree at the moment of the open. On Linux 5.6 and later a regular file is
+// opened with one openat2 and RESOLVE_BENEATH instead, which has the
+// kernel itself refuse the same steps, atomically, for fewer system calls
+// (serveRegularFast); directories and older kernels use os.Root. URL paths
+// are still cleaned first: dot segments, dot-files, editor backups
+// (DenyNames), NUL and backslashes answer 404 before any system call.
 //
 // # Why Range is capped
 //
@@ -62,7 +65,7 @@
 //
 // # Limits
 //
-// A document root is not a sandbox: os.Root does not stop hard links, bind
+// A document root is not a sandbox: neither os.Root nor RESOLVE_BENEATH stops hard links, bind
 // mounts or device files the tenant could create; those are for the
 // operating system (protected_hardlinks, per-tenant permissions). Files
 // that are not regular files or directories answer 404.
