@@ -65,8 +65,9 @@
 //
 // # Limits
 //
-// A document root is not a sandbox: neither os.Root nor RESOLVE_BENEATH stops hard links, bind
-// mounts or device files the tenant could create; those are for the
-// operating system (protected_hardlinks, per-tenant permissions). Files
+// A document root is not a sandbox: neither os.Root nor RESOLVE_BENEATH
+// stops hard links, bind mounts or device files the tenant could create;
+// those are for the operating system (protected_hardlinks, per-tenant
+// permissions). Files
 // that are not regular files or directories answer 404.
 package server
