@@ -100,7 +100,9 @@ func (ck *checker) oneOf(key, v string, allowed ...string) {
 	ck.bad(key, v, "must be one of %s", strings.Join(allowed, ", "))
 }
 
-// addr checks a host:port listen address; "" is allowed when optional.
+// addr checks a listen address: host:port, or "systemd:NAME" for a socket
+// passed by systemd socket activation (server.SystemdPrefix); "" is
+// allowed when optional.
 func (ck *checker) addr(key, v string, optional bool) {
 	if v == "" {
 		if !optional {
@@ -108,9 +110,28 @@ func (ck *checker) addr(key, v string, optional bool) {
 		}
 		return
 	}
+	if name, ok := strings.CutPrefix(v, "systemd:"); ok {
+		if !validFDName(name) {
+			ck.bad(key, v, `must be "systemd:" and the socket's FileDescriptorName (1 to 255 printable ASCII characters, no ":")`)
+		}
+		return
+	}
 	if err := checkHostPort(v, 0); err != nil {
 		ck.bad(key, v, "%s", err)
 	}
+}
+
+// validFDName reports whether name can be a systemd FileDescriptorName=.
+func validFDName(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkHostPort reports why v is not host:port with a numeric port of at
@@ -275,7 +296,7 @@ func (ck *checker) distinctAddrs(addrs map[string]string) {
 			if va == "" || va != vb {
 				continue
 			}
-			if _, port, err := net.SplitHostPort(va); err == nil && port != "0" {
+			if _, port, err := net.SplitHostPort(va); err == nil && port != "0" || strings.HasPrefix(va, "systemd:") {
 				ck.bad(b, vb, "must differ from %s", a)
 			}
 		}

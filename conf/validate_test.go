@@ -39,6 +39,12 @@ func TestValidate(t *testing.T) {
 		{name: "service name port", mutate: func(c *Config) { c.Listen.HTTPS = ":https" }, wantErr: "listen.https: port must be a number"},
 		{name: "bad host", mutate: func(c *Config) { c.Admin.Listen = "bad host:80" }, wantErr: `admin.listen: host must be an IP address or a host name, got "bad host:80"`},
 		{name: "same address twice", mutate: func(c *Config) { c.Admin.Listen = c.Listen.HTTPS }, wantErr: `admin.listen: must differ from listen.https, got "127.0.0.1:8443"`},
+		{name: "systemd sockets", mutate: func(c *Config) {
+			c.Listen.HTTP, c.Listen.HTTPS, c.Admin.Listen = "systemd:http", "systemd:https", "systemd:admin"
+		}},
+		{name: "systemd socket without name", mutate: func(c *Config) { c.Listen.HTTPS = "systemd:" }, wantErr: `listen.https: must be "systemd:" and the socket's FileDescriptorName`},
+		{name: "systemd socket name with colon", mutate: func(c *Config) { c.Listen.HTTPS = "systemd:a:b" }, wantErr: `listen.https: must be "systemd:" and the socket's FileDescriptorName`},
+		{name: "same systemd socket twice", mutate: func(c *Config) { c.Listen.HTTP, c.Listen.HTTPS = "systemd:web", "systemd:web" }, wantErr: `listen.https: must differ from listen.http, got "systemd:web"`},
 
 		// Directories.
 		{name: "sites.root missing", mutate: func(c *Config) { c.Sites.Root += "/nope" }, wantErr: "sites.root: directory does not exist"},

@@ -215,7 +215,7 @@ func (s *Server) rebindLocked(o Options) error {
 		if want[i] == "" || (s.ports[i] != nil && s.ports[i].addr == want[i]) {
 			continue
 		}
-		ln, err := net.Listen("tcp", want[i])
+		ln, err := Listen(want[i])
 		if err != nil {
 			for _, f := range fresh {
 				if f != nil {

@@ -12,6 +12,7 @@ import (
 
 	"massvhost/certs"
 	"massvhost/conf"
+	"massvhost/server"
 	"massvhost/server/admin"
 )
 
@@ -115,7 +116,7 @@ func (as *adminServer) listen(addr string) error {
 	var ln net.Listener
 	if addr != "" {
 		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
+		if ln, err = server.Listen(addr); err != nil {
 			return fmt.Errorf("admin.listen %s: %w", addr, err)
 		}
 	}

@@ -67,7 +67,21 @@ func TestDeployUnit(t *testing.T) {
 	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/massvhost", self)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
+	// The socket units go beside it, so that the commented Sockets= line
+	// would find them.
+	verify := []string{"verify", copyPath}
+	for _, sock := range []string{"massvhost-http.socket", "massvhost-https.socket"} {
+		b, err := os.ReadFile(filepath.Join("../../examples/deploy", sock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(filepath.Dir(copyPath), sock)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		verify = append(verify, p)
+	}
+	out, err := exec.Command(analyze, verify...).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}

@@ -72,6 +72,11 @@ type procOptions struct {
 	dir  string   // working directory; "" = the test's
 	env  []string // added to the test's environment
 	args []string // after "serve"
+	// sockets are passed as systemd socket activation does: descriptors
+	// 3, 4, … with LISTEN_FDS, LISTEN_FDNAMES from socketNames, and
+	// LISTEN_PID set to the server's pid (by a shell that then execs it).
+	sockets     []*os.File
+	socketNames []string
 }
 
 // startServe runs `massvhost serve` with o and waits for its listening line,
@@ -84,6 +89,12 @@ func startServe(t *testing.T, o procOptions) *proc {
 	}
 	p := &proc{t: t, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve"}, o.args...)...)
+	if len(o.sockets) > 0 {
+		// The pid is the shell's, which exec keeps.
+		script := fmt.Sprintf(`LISTEN_PID=$$ LISTEN_FDS=%d LISTEN_FDNAMES=%s exec "$0" serve "$@"`, len(o.sockets), strings.Join(o.socketNames, ":"))
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", script, bin}, o.args...)...)
+		p.cmd.ExtraFiles = o.sockets
+	}
 	p.cmd.Dir = o.dir
 	p.cmd.Env = append(os.Environ(), o.env...)
 	stdout, err := p.cmd.StdoutPipe()
