@@ -203,14 +203,11 @@ func (p *prof) massvhost(ws []workload, report *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	s, err := peerproc.Start(spec, filepath.Join(env.Work, "server.log"))
+	s, err := p.startPeer(spec, env)
 	if err != nil {
 		return err
 	}
 	defer s.Stop(10 * time.Second)
-	if _, err := s.WaitReady(p.ctx, addr, p.data.Hosts[0], time.Minute); err != nil {
-		return err
-	}
 	pid := s.Pid
 	for _, w := range ws {
 		if err := p.warm(addr, w); err != nil {
@@ -265,14 +262,11 @@ func (p *prof) nginx(ws []workload, report *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	s, err := peerproc.Start(spec, filepath.Join(env.Work, "server.log"))
+	s, err := p.startPeer(spec, env)
 	if err != nil {
 		return err
 	}
 	defer s.Stop(10 * time.Second)
-	if _, err := s.WaitReady(p.ctx, addr, p.data.Hosts[0], time.Minute); err != nil {
-		return err
-	}
 	for _, w := range ws {
 		if err := p.warm(addr, w); err != nil {
 			return err
@@ -293,4 +287,18 @@ func writeRuns(b *strings.Builder, w workload, runs []measurement, med measureme
 		fmt.Fprintf(b, "| %d | %.0f | %.2f | %.1f | %d |\n", i+1, m.RPS, m.ServerCPU, m.USPerReq, m.Errors)
 	}
 	fmt.Fprintf(b, "| **median** | %.0f | %.2f | **%.1f** | |\n\n", med.RPS, med.ServerCPU, med.USPerReq)
+}
+
+// startPeer starts spec with its log in env.Work and waits until it
+// answers on env.Addr for the first host. The caller stops it.
+func (p *prof) startPeer(spec peers.Spec, env peers.Env) (*peerproc.Process, error) {
+	s, err := peerproc.Start(spec, filepath.Join(env.Work, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.WaitReady(p.ctx, env.Addr, p.data.Hosts[0], time.Minute); err != nil {
+		s.Stop(10 * time.Second)
+		return nil, err
+	}
+	return s, nil
 }
