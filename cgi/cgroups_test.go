@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,23 +104,48 @@ func tenantDirs(t *testing.T, h *Handler, tenant string) []string {
 func TestSetsidEscapeeKilled(t *testing.T) {
 	eachCgroupHandler(t, Options{}, func(t *testing.T, h *Handler) {
 		tn := newTenant(t, "a.test")
-		tn.write("escape.cgi", "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!\n")
+		// The script ends only once its job has left the process group
+		// (it writes to a FIFO after setsid), so the job really escapes
+		// the group kill at the end of the run, however the job and the
+		// script are scheduled.
+		tn.write("escape.cgi", "#!/bin/sh\nf=/tmp/massvhost-escape.$$\nmkfifo -m 600 $f\n"+
+			"setsid sh -c \"echo out > $f; exec sleep 300\" </dev/null >/dev/null 2>&1 &\n"+
+			"read x < $f\nrm -f $f\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!\n")
 		tn.write("slow.cgi", "#!/bin/sh\nsleep 0.3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n")
 		for round := range 5 {
 			w := get(h, tn.site, "/cgi-bin/escape.cgi")
 			if w.Code != http.StatusOK {
 				t.Fatalf("escape.cgi: %d %s", w.Code, w.Body)
 			}
-			// setsid(1) forks when it is a group leader; the escapee is that
-			// pid or its child: look for any sleep of the tenant's uid.
+			// The escapee is the background job ($!, printed by the script)
+			// or, when setsid(1) had to fork, its child; until it execs it
+			// is named setsid, then sleep. Checking names alone would see
+			// nothing while the job is still setsid and find it as sleep a
+			// moment later, so the pid is followed as well.
+			job, err := strconv.Atoi(strings.TrimSpace(w.Body.String()))
+			if err != nil {
+				t.Fatalf("escape.cgi printed %q, want the job's pid", w.Body)
+			}
+			owner := tn.site.Owner
+			left := func() []int {
+				pids := sleepsOf(owner)
+				for _, p := range alive(func(p proc) bool { return p.uid == owner && (p.pid == job || p.comm == "setsid") }) {
+					if !slices.Contains(pids, p.pid) {
+						pids = append(pids, p.pid)
+					}
+				}
+				return pids
+			}
 			slow := make(chan *http.Response, 1)
 			go func() { slow <- get(h, tn.site, "/cgi-bin/slow.cgi").Result() }()
 			deadline := time.Now().Add(3 * time.Second)
-			for len(sleepsOf(tn.site.Owner)) > 0 && time.Now().Before(deadline) {
+			pids := left()
+			for len(pids) > 0 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
+				pids = left()
 			}
-			if left := sleepsOf(tn.site.Owner); len(left) > 0 {
-				t.Errorf("round %d: setsid escapee still alive: %v", round, left)
+			if len(pids) > 0 {
+				t.Errorf("round %d: setsid escapee still alive: %v", round, pids)
 			}
 			r := <-slow
 			if r.StatusCode != http.StatusOK {
