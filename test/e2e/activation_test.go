@@ -94,4 +94,24 @@ func TestSocketActivation(t *testing.T) {
 	if p2.HTTPSAddr != addrs[1] {
 		t.Errorf("after the restart serving %s, want %s", p2.HTTPSAddr, addrs[1])
 	}
+
+	// A reload that moves plain HTTP to an address of its own gives the
+	// passed socket up; one that moves it back is refused, naming the
+	// socket, and the running configuration goes on serving.
+	moved := strings.Replace(cfg, `http: "systemd:web"`, `http: "127.0.0.1:0"`, 1)
+	must(t, os.WriteFile(cfgPath, []byte(moved), 0o644))
+	p2.signal(syscall.SIGHUP)
+	if !p2.waitOutput("configuration reloaded", 10*time.Second) {
+		t.Fatalf("the reload to a plain address did not take\n%s", p2.Output())
+	}
+	must(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	p2.signal(syscall.SIGHUP)
+	if !p2.waitOutput("reload failed", 10*time.Second) || !strings.Contains(p2.Output(), `no socket named \"web\"`) {
+		t.Fatalf("the reload back to systemd:web was not refused by name\n%s", p2.Output())
+	}
+	resp, err := tlsClient(addrs[1], "a.test", w.CA.Pool, false).Get("https://a.test/")
+	if err != nil {
+		t.Fatalf("after the refused reload: %v", err)
+	}
+	resp.Body.Close()
 }
