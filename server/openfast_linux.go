@@ -26,8 +26,10 @@ func init() { openat2Works.Store(true) }
 // opened O_PATH (no fstat, no os.Root), the file with one openat2 whose
 // RESOLVE_BENEATH makes the kernel refuse, atomically, any resolution that
 // leaves the docroot (a ".." too many, an absolute symlink, a symlink
-// pointing out; THREATS FS-04), and the file is never handed to Go's
-// netpoller, which refuses regular files anyway (epoll_ctl EPERM). Like the
+// pointing out; THREATS FS-04). Over TLS the file is read by descriptor
+// and never offered to Go's netpoller, which refuses regular files anyway
+// (epoll_ctl EPERM); plain HTTP wraps it in an os.File so that net/http
+// can use sendfile, as the os.Root path does. Like the
 // os.Root path it opens the docroot by name on every request, so a docroot
 // that was moved away or replaced is never served (FLT-05).
 //
