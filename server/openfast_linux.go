@@ -88,41 +88,24 @@ func (s *Server) serveRegularFast(w http.ResponseWriter, r *http.Request, site v
 	return true
 }
 
-// othersMayRead is checkOthersAccess for the fast path: the file must be
-// readable by others and every directory from the docroot down to it
-// searchable by others, when the server runs as root (FS-05). The
-// directories are looked at with fstatat on the docroot handle; the file
+// othersMayRead is checkOthersAccess for the fast path (FS-05): the
+// directories are looked at with fstatat on the docroot handle. The file
 // itself is already open beneath the docroot, so what this decides is only
 // whether it is served, never which file.
 func othersMayRead(dfd int, name string, perm fs.FileMode) error {
-	if !runsAsRoot {
-		return nil
-	}
-	deny := &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-	if perm&0o004 == 0 {
-		return deny
-	}
-	var sb unix.Stat_t
-	dir, i := "", 0
-	for {
+	return othersCanReach(name, perm, false, func(dir string) (fs.FileMode, error) {
+		var sb unix.Stat_t
 		var err error
-		if dir == "" {
+		if dir == "." {
 			err = unix.Fstat(dfd, &sb)
 		} else {
 			err = unix.Fstatat(dfd, dir, &sb, 0)
 		}
 		if err != nil {
-			return &fs.PathError{Op: "stat", Path: dir, Err: err}
+			return 0, &fs.PathError{Op: "stat", Path: dir, Err: err}
 		}
-		if sb.Mode&0o001 == 0 {
-			return deny
-		}
-		j := strings.IndexByte(name[i:], '/')
-		if j < 0 {
-			return nil
-		}
-		dir, i = name[:i+j], i+j+1
-	}
+		return fs.FileMode(sb.Mode & 0o777), nil
+	})
 }
 
 // fdReader reads a regular file by descriptor with pread(2), for

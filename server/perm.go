@@ -24,15 +24,28 @@ var runsAsRoot = os.Geteuid() == 0
 // gives tenants the same contract. Without root the kernel's own checks
 // apply and this does nothing.
 func checkOthersAccess(root *os.Root, name string, fi fs.FileInfo) error {
+	return othersCanReach(name, fi.Mode().Perm(), fi.IsDir(), func(dir string) (fs.FileMode, error) {
+		st, err := root.Stat(dir)
+		if err != nil {
+			return 0, err
+		}
+		return st.Mode().Perm(), nil
+	})
+}
+
+// othersCanReach is the walk of checkOthersAccess for any way of looking at
+// the docroot: perm is the permission bits of name itself, and dirPerm
+// returns those of a directory below the docroot ("." is the docroot).
+func othersCanReach(name string, perm fs.FileMode, isDir bool, dirPerm func(dir string) (fs.FileMode, error)) error {
 	if !runsAsRoot {
 		return nil
 	}
 	deny := &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	need := fs.FileMode(0o004)
-	if fi.IsDir() {
+	if isDir {
 		need = 0o001
 	}
-	if fi.Mode().Perm()&need == 0 {
+	if perm&need == 0 {
 		return deny
 	}
 	if name == "." {
@@ -40,11 +53,11 @@ func checkOthersAccess(root *os.Root, name string, fi fs.FileInfo) error {
 	}
 	dir := "."
 	for i := 0; ; {
-		st, err := root.Stat(dir)
+		p, err := dirPerm(dir)
 		if err != nil {
 			return err
 		}
-		if st.Mode().Perm()&0o001 == 0 {
+		if p&0o001 == 0 {
 			return deny
 		}
 		j := strings.IndexByte(name[i:], '/')
