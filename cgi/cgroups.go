@@ -33,7 +33,8 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		return nil, nil
 	}
 	processes := max(o.TenantProcesses, 0)
-	co := cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger}
+	co := cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger,
+		DemoteAbove: o.TenantCPUDemote, DemoteFor: o.TenantCPUDemoteFor}
 	var m *cgroup.Manager
 	var err error
 	if o.cgroupLayout != nil {
@@ -48,6 +49,7 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		o.Logger.Warn("cgi: per-tenant cgroups off", "err", err)
 		return nil, nil
 	}
-	o.Logger.Info("cgi: per-tenant cgroups on", "cgroups", m.String(), "cpu_weight", o.CPUWeight, "tenant_cpu_max", o.TenantCPUMax, "tenant_processes", processes)
+	o.Logger.Info("cgi: per-tenant cgroups on", "cgroups", m.String(), "cpu_weight", o.CPUWeight, "tenant_cpu_max", o.TenantCPUMax,
+		"tenant_cpu_demote", o.TenantCPUDemote, "tenant_processes", processes)
 	return m, nil
 }

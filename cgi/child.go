@@ -58,8 +58,6 @@ type child struct {
 	stderr *os.File // read end
 	status *os.File // read end of the launcher's status pipe; nil in direct mode
 	stdin  *os.File // write end when the body is fed by copyBody; else nil
-	// cgroupLost: the launcher could not join the tenant's cgroup.
-	cgroupLost bool
 
 	exited     chan struct{} // closed when the leader has exited (not yet reaped)
 	stop       chan struct{} // closed when the watcher is no longer needed
@@ -139,8 +137,6 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, s.cgroup.FD
 	}
 	if h.directExec {
-		// Without the launcher, only a v2 clone places the script in
-		// its tenant's cgroup; on v1 nothing joins it.
 		cmd.Path, cmd.Args, cmd.Dir = s.filename, []string{s.name}, s.dirPath
 		if h.policy.privileged {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: s.runAs.UID, Gid: s.runAs.GID, Groups: []uint32{}}
@@ -161,14 +157,18 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 		cmd.ExtraFiles = []*os.File{statusW, dirFile}
 	}
 	c.cmd = cmd
-	err = cmd.Start()
+	if s.cgroup != nil {
+		err = s.cgroup.Spawn(cmd.Start)
+	} else {
+		err = cmd.Start()
+	}
 	closeAll(childEnds)
 	if err != nil {
 		closeAll(parentEnds)
-		// clone3 into a cgroup directory that was removed fails with
-		// ENOENT (so would a missing launcher: re-creating the cgroup then
-		// costs nothing).
-		s.cgroupLost = cmd.SysProcAttr.UseCgroupFD && errors.Is(err, syscall.ENOENT)
+		// A cgroup directory that was removed fails clone3 (v2) or the
+		// spawning thread's join (v1) with ENOENT (so would a missing
+		// launcher: re-creating the cgroup then costs nothing).
+		s.cgroupLost = s.cgroup != nil && errors.Is(err, syscall.ENOENT)
 		if errors.Is(err, syscall.EAGAIN) {
 			return nil, refuse(http.StatusServiceUnavailable, "spawn", err)
 		}
@@ -207,9 +207,6 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 func (h *Handler) launchSpec(s *script) *launch.Spec {
 	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name,
 		NoNewPrivs: h.opts.NoNewPrivs}
-	if s.cgroup != nil && s.cgroup.FD < 0 {
-		spec.Cgroups = s.cgroup.Dirs
-	}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
 		if v > 0 {
@@ -346,7 +343,6 @@ func (c *child) launchFailure() *refusal {
 		return nil
 	}
 	reason := "launcher: " + f.Stage.String()
-	c.cgroupLost = f.Stage == launch.StageCgroup
 	switch {
 	case f.Errno == unix.EAGAIN:
 		// RLIMIT_NPROC reached: the kernel defers the check to execve.

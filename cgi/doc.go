@@ -81,8 +81,9 @@
 // idle, with a CPU weight (equal for all tenants, so contended CPU is
 // shared per tenant, not per process) and a pids.max that also fences
 // tenants sharing a uid. On cgroup v2 the run's first process is created
-// in it (clone3 with CLONE_INTO_CGROUP); on v1 the launcher joins it (one
-// write to cgroup.procs per hierarchy) before the identity change. Either
+// in it (clone3 with CLONE_INTO_CGROUP); on v1 it is forked from a server
+// thread that has joined the tenant's cgroups for that one fork (and
+// then goes home; see cgroup.Slot.Spawn). Either
 // way the script and everything it forks are in it from the first
 // instruction; a failed placement answers 500. Once none of a tenant's
 // scripts runs, whatever is still in its cgroup escaped its request

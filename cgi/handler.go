@@ -64,6 +64,8 @@ type Stats struct {
 	BadResponses  uint64 // runs answered 502: no, malformed or invalid headers, failed exec
 	StderrDropped uint64 // stderr lines the default error log dropped (rate limit)
 	Escaped       uint64 // processes killed in a tenant's cgroup after its scripts ended
+	Demotions     uint64 // tenants demoted to idle CPU priority (cgroup.Options.DemoteAbove)
+	Demoted       int64  // tenants demoted now
 }
 
 // New returns a Handler for opts, or an error naming every invalid option.
@@ -112,6 +114,7 @@ func (h *Handler) hasExtension(name string) bool {
 
 // Stats returns the handler's counters.
 func (h *Handler) Stats() Stats {
+	demotions, demoted := h.cgroups.Demotions()
 	return Stats{
 		Spawned:       h.spawned.Load(),
 		Running:       h.running.Load(),
@@ -122,6 +125,8 @@ func (h *Handler) Stats() Stats {
 		BadResponses:  h.badResponses.Load(),
 		StderrDropped: h.stderrDropped.Load(),
 		Escaped:       h.cgroups.Escapees(),
+		Demotions:     demotions,
+		Demoted:       demoted,
 	}
 }
 

@@ -117,8 +117,7 @@ type Options struct {
 	// between tenants rather than by process count, a process limit per
 	// tenant whatever the uid, and, once none of a tenant's scripts runs,
 	// the kill of what escaped the process group (setsid, daemons). The
-	// launcher joins the cgroup, so scripts started without it (none in
-	// production) are not placed. The zero value is CgroupsAuto.
+	// zero value is CgroupsAuto.
 	Cgroups CgroupMode
 	// CPUWeight is each tenant's CPU weight, 1..10000 (cgroup v2
 	// cpu.weight; v1 cpu.shares = CPUWeight*1024/100). If zero,
@@ -128,6 +127,14 @@ type Options struct {
 	// together, in CPUs (cgroup v2 cpu.max; v1 cpu.cfs_quota_us), over
 	// [cgroup.CPUPeriod]. Zero sets no cap.
 	TenantCPUMax float64
+	// TenantCPUDemote is the CPU use (CPUs, averaged over
+	// cgroup.DemoteWindow) above which a tenant is demoted to idle CPU
+	// priority for TenantCPUDemoteFor (cgroup.Options.DemoteAbove). Zero
+	// never demotes.
+	TenantCPUDemote float64
+	// TenantCPUDemoteFor is cgroup.Options.DemoteFor; if zero,
+	// cgroup.DefaultDemoteFor.
+	TenantCPUDemoteFor time.Duration
 	// TenantProcesses is pids.max of each tenant's cgroup: the tasks
 	// (threads count, launchers included) all its scripts may have at
 	// once. It fences tenants that share a uid, which RLIMIT_NPROC cannot.
@@ -312,6 +319,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.CPUWeight = DefaultCPUWeight
 	case o.CPUWeight < 1 || o.CPUWeight > cgroup.MaxWeight:
 		bad("CPUWeight", "must be in 1..%d, got %d", cgroup.MaxWeight, o.CPUWeight)
+	}
+	if o.TenantCPUDemote < 0 || o.TenantCPUDemoteFor < 0 {
+		bad("TenantCPUDemote", "must not be negative, got %v for %v", o.TenantCPUDemote, o.TenantCPUDemoteFor)
 	}
 	if o.TenantCPUMax < 0 {
 		bad("TenantCPUMax", "must not be negative, got %v", o.TenantCPUMax)

@@ -37,7 +37,6 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s
 	}
 	var out outcome
 	fail := c.launchFailure()
-	s.cgroupLost = c.cgroupLost
 	if fail == nil && c.endReason() == endNone {
 		br := bufio.NewReaderSize(c, copyBufferBytes)
 		resp, err := parseHeader(br)

@@ -353,6 +353,13 @@ type CGI struct {
 	// TenantCPUMax caps each tenant cgroup's CPU, in CPUs; 0 sets no cap
 	// (the default).
 	TenantCPUMax float64 `mapstructure:"tenant_cpu_max"`
+	// TenantCPUDemote is the CPU use, in CPUs averaged over a second,
+	// above which a tenant's cgroup is demoted to idle priority; 0 never
+	// demotes (the default).
+	TenantCPUDemote float64 `mapstructure:"tenant_cpu_demote"`
+	// TenantCPUDemoteFor is how long a first demotion lasts (default
+	// 10s); repeated ones last up to 8 times as long.
+	TenantCPUDemoteFor time.Duration `mapstructure:"tenant_cpu_demote_for"`
 	// TenantProcesses is pids.max of each tenant cgroup; 0 sets no limit
 	// (default 512).
 	TenantProcesses int `mapstructure:"tenant_processes"`

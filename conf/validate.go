@@ -508,6 +508,12 @@ func (c CGI) check(ck *checker) {
 	if c.TenantCPUMax != 0 && (c.TenantCPUMax < 0.01 || c.TenantCPUMax > 1024) {
 		ck.bad("cgi.tenant_cpu_max", c.TenantCPUMax, "must be 0 (no cap) or in 0.01..1024 CPUs")
 	}
+	if c.TenantCPUDemote != 0 && (c.TenantCPUDemote < 0.01 || c.TenantCPUDemote > 1024) {
+		ck.bad("cgi.tenant_cpu_demote", c.TenantCPUDemote, "must be 0 (never demote) or in 0.01..1024 CPUs")
+	}
+	if c.TenantCPUDemoteFor < time.Second || c.TenantCPUDemoteFor > time.Hour {
+		ck.bad("cgi.tenant_cpu_demote_for", c.TenantCPUDemoteFor, "must be in 1s..1h")
+	}
 	ck.positive("cgi.limits.cpu", c.Limits.CPU)
 	ck.atLeast("cgi.limits.address_space", c.Limits.AddressSpace, 1)
 	ck.atLeast("cgi.limits.processes", int64(c.Limits.Processes), 1)

@@ -29,6 +29,10 @@ type Layout struct {
 	// CPU, Pids and Freezer are the server's own cgroups in the v1
 	// hierarchies of those controllers; "" when not mounted.
 	CPU, Pids, Freezer string
+	// CPUAcct is the server's own cgroup in the v1 cpuacct hierarchy
+	// (where a tenant's CPU time is read), the same directory as CPU when
+	// the two controllers share a mount, as they usually do.
+	CPUAcct string
 }
 
 // mount is one cgroup or cgroup2 line of /proc/self/mountinfo.
@@ -171,6 +175,8 @@ func locate(mountinfo, selfCgroup []byte) (Layout, error) {
 						l.Pids = dir
 					case c == "freezer" && l.Freezer == "":
 						l.Freezer = dir
+					case c == "cpuacct" && l.CPUAcct == "":
+						l.CPUAcct = dir
 					}
 				}
 			}

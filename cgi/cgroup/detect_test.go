@@ -19,6 +19,7 @@ func TestLocate(t *testing.T) {
 			mountinfo: "v1.mountinfo", cgroup: "v1.cgroup",
 			want: Layout{
 				CPU:     "/sys/fs/cgroup/cpu,cpuacct/system.slice/massvhost.service",
+				CPUAcct: "/sys/fs/cgroup/cpu,cpuacct/system.slice/massvhost.service",
 				Pids:    "/sys/fs/cgroup/pids/system.slice/massvhost.service",
 				Freezer: "/sys/fs/cgroup/freezer",
 			},
@@ -31,7 +32,7 @@ func TestLocate(t *testing.T) {
 		{
 			name:      "hybrid: v1 controllers and an empty cgroup2",
 			mountinfo: "hybrid.mountinfo", cgroup: "hybrid.cgroup",
-			want: Layout{Unified: "/sys/fs/cgroup/unified", CPU: "/sys/fs/cgroup/cpu", Pids: "/sys/fs/cgroup/pids", Freezer: "/sys/fs/cgroup/freezer"},
+			want: Layout{Unified: "/sys/fs/cgroup/unified", CPU: "/sys/fs/cgroup/cpu", CPUAcct: "/sys/fs/cgroup/cpuacct", Pids: "/sys/fs/cgroup/pids", Freezer: "/sys/fs/cgroup/freezer"},
 		},
 		{
 			name:      "container sees its subtree as the mount root",

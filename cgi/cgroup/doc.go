@@ -6,9 +6,9 @@
 // processes; it says where a run goes ([Slot]). On cgroup v2 the server
 // creates the run's first process inside the tenant's cgroup (clone3 with
 // CLONE_INTO_CGROUP, through an open directory the Manager keeps); on v1,
-// which has no such flag, the CGI launcher (package massvhost/cgi/launch)
-// joins the tenant's cgroup by writing to its cgroup.procs before it drops
-// root. It knows nothing about HTTP or sites; a tenant is a name.
+// which has no such flag, from a server thread that joins the tenant's
+// cgroups for the fork and then returns to the server's ([Slot.Spawn]).
+// It knows nothing about HTTP or sites; a tenant is a name.
 //
 // # Data flow
 //

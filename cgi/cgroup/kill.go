@@ -18,7 +18,7 @@ const killBound = 2 * time.Second
 
 // kill kills every process in t's cgroup and waits until the cgroup is
 // empty, at most killBound. It returns how many processes it found. The
-// caller holds t's busy state, so no launcher joins the cgroup meanwhile.
+// caller holds t's busy state, so no run is placed in the cgroup meanwhile.
 //
 // The processes are frozen first when a freezer is available (a process
 // that forks between the read of cgroup.procs and the kill would otherwise
@@ -104,7 +104,11 @@ func readPids(name string) ([]int, error) {
 	}
 	var pids []int
 	for f := range strings.FieldsSeq(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+		// The server itself is never swept: on v1 a spawning thread of
+		// its own makes its pid show in a tenant's cgroup.procs while the
+		// thread is there (Slot.Spawn; runs are counted then, so no sweep
+		// runs, but a thread that failed to move home ends only later).
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 && pid != os.Getpid() {
 			pids = append(pids, pid)
 		}
 	}

@@ -59,6 +59,16 @@ type Options struct {
 	// whatever their uid. Zero sets no limit. Ignored without a pids
 	// controller.
 	Processes int64
+	// DemoteAbove is the CPU use, in CPUs averaged over [DemoteWindow],
+	// above which a tenant is demoted to idle priority for DemoteFor (see
+	// demote.go): its processes then run only on CPU no other tenant
+	// wants. Zero never demotes. Needs the cpu controller (and on v1 the
+	// cpuacct hierarchy, for the tenant's CPU time).
+	DemoteAbove float64
+	// DemoteFor is how long a first demotion lasts; a tenant demoted again
+	// before its cgroup is forgotten stays demoted twice as long each
+	// time, up to 8 times DemoteFor. If zero, DefaultDemoteFor.
+	DemoteFor time.Duration
 	// IdleTimeout is how long a tenant's cgroup is kept after its last
 	// script ended before it is removed. If zero, DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -77,9 +87,17 @@ type Manager struct {
 	// parents are the directories holding the tenant cgroups, one per
 	// hierarchy used: [unified] for V2; [cpu, pids?, freezer?] for V1.
 	parents []string
+	// homes are the server's own cgroups, parallel to parents (V1 only):
+	// where a spawning thread returns once it has created a run's first
+	// process in a tenant's cgroup (see Slot.Spawn).
+	homes   []string
 	pids    int  // index in parents of the pids hierarchy, or -1
 	freezer int  // index in parents of the freezer hierarchy, or -1
+	acct    int  // V1: index in parents of the cpuacct hierarchy, or -1
 	cpu     bool // the cpu controller is on for the tenant cgroups
+	// cpuIdle: the kernel has cpu.idle (Linux 5.15), which demotion sets;
+	// without it, demotion lowers the weight to the minimum.
+	cpuIdle bool
 
 	mu      sync.Mutex
 	tenants map[string]*tenant // guarded by mu; tenants whose cgroup may exist
@@ -89,6 +107,10 @@ type Manager struct {
 	stop     chan struct{}  // closed by Close: ends the reaper
 	reaped   chan struct{}  // closed when the reaper has returned
 	escapees atomic.Uint64
+
+	watched    chan struct{} // closed when the CPU watcher has returned
+	demotions  atomic.Uint64 // tenants demoted since New
+	demotedNow atomic.Int64  // tenants demoted now
 }
 
 // tenant is the state of one tenant's cgroup.
@@ -104,6 +126,7 @@ type Manager struct {
 // finds in the cgroup belongs to runs that have ended and been reaped.
 type tenant struct {
 	dirs []string // the tenant's cgroup in each hierarchy, as parents
+	home []string // Manager.homes
 	// fd is the tenant's v2 cgroup directory, open while ready (V2 only,
 	// else -1): the handle clone3 places a run's first process with.
 	fd int
@@ -115,6 +138,13 @@ type tenant struct {
 
 	setupMu sync.Mutex  // serializes the creation of the directories
 	ready   atomic.Bool // the directories exist with their limits set
+
+	// CPU watch state (demote.go), guarded by setupMu.
+	cpuUsed      time.Duration // the cgroup's CPU time at cpuAt
+	cpuAt        time.Time     // zero: not sampled since created
+	demotedUntil time.Time
+	strikes      uint // demotions since the tenant became known
+	demoted      atomic.Bool
 }
 
 // New finds the server's cgroups, creates the directory that will hold the
@@ -166,10 +196,16 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.DemoteAbove < 0 {
+		return nil, fmt.Errorf("cgroup: demotion threshold %v is negative", opts.DemoteAbove)
+	}
+	if opts.DemoteFor <= 0 {
+		opts.DemoteFor = DefaultDemoteFor
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, tenants: make(map[string]*tenant)}
+	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, acct: -1, tenants: make(map[string]*tenant)}
 	name := "massvhost." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	var err error
 	if layout.Version == V2 {
@@ -181,8 +217,12 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 		m.removeParents()
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	m.stop, m.reaped = make(chan struct{}), make(chan struct{})
+	if _, err := os.Stat(filepath.Join(m.parents[0], "cpu.idle")); err == nil {
+		m.cpuIdle = true
+	}
+	m.stop, m.reaped, m.watched = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go m.reap()
+	go m.watchCPU()
 	return m, nil
 }
 
@@ -314,8 +354,12 @@ func (m *Manager) setupV1(name string) error {
 	for _, h := range []struct {
 		dir string
 		idx *int
-	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}} {
+	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}, {m.layout.CPUAcct, &m.acct}} {
 		if h.dir == "" {
+			continue
+		}
+		if h.dir == m.layout.CPU && h.idx != nil {
+			*h.idx = 0 // cpuacct mounted with cpu
 			continue
 		}
 		m.removeStale(h.dir)
@@ -331,6 +375,7 @@ func (m *Manager) setupV1(name string) error {
 			*h.idx = len(m.parents)
 		}
 		m.parents = append(m.parents, parent)
+		m.homes = append(m.homes, h.dir)
 	}
 	return nil
 }
@@ -393,16 +438,19 @@ type Slot struct {
 	// cgroup: the run's first process is created in it by clone3 with
 	// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD),
 	// so it never runs outside the cgroup and nothing migrates. Moving a
-	// running process (the launcher's write to cgroup.procs) takes the
-	// kernel's cgroup threadgroup lock for writing, which every fork on
-	// the machine then waits for; at hundreds of spawns a second that
-	// lock showed in every tenant's CGI latency. FD stays open until the
-	// paired Leave and must not be closed by the caller.
+	// running process (a write to cgroup.procs) takes the kernel's cgroup
+	// threadgroup lock for writing, which every fork on the machine then
+	// waits for; at hundreds of spawns a second that lock showed in every
+	// tenant's CGI latency. FD stays open until the paired Leave and must
+	// not be closed by the caller.
 	FD int
 	// Dirs are the tenant's cgroup directories, one per hierarchy. When FD
-	// is -1 (cgroup v1, which has no CLONE_INTO_CGROUP) the run's launcher
-	// joins them before it starts the script. Shared and read-only.
+	// is -1 (cgroup v1, which has no CLONE_INTO_CGROUP), [Slot.Spawn]
+	// creates the run's first process from a thread that has joined them.
+	// Shared and read-only.
 	Dirs []string
+	// home are the server's own cgroups, parallel to Dirs (V1 only).
+	home []string
 }
 
 // Enter counts one run of tenant's scripts and returns where the run's
@@ -421,7 +469,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 		}
 		t = m.tenants[tenantName]
 		if t == nil {
-			t = &tenant{dirs: make([]string, len(m.parents)), fd: -1}
+			t = &tenant{dirs: make([]string, len(m.parents)), home: m.homes, fd: -1}
 			name := dirName(tenantName)
 			for i, p := range m.parents {
 				t.dirs[i] = filepath.Join(p, name)
@@ -458,7 +506,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 
 // slot is where a run of t goes; t is ready.
 func (t *tenant) slot() Slot {
-	return Slot{FD: t.fd, Dirs: t.dirs}
+	return Slot{FD: t.fd, Dirs: t.dirs, home: t.home}
 }
 
 // create makes t's directories and sets their weight and process limit.
@@ -493,6 +541,11 @@ func (m *Manager) create(t *tenant) error {
 		if err != nil {
 			t.fd = -1
 		}
+	}
+	// A new cgroup starts at the normal priority; strikes are kept.
+	t.cpuAt = time.Time{}
+	if t.demoted.Swap(false) {
+		m.demotedNow.Add(-1)
 	}
 	if err != nil {
 		return fmt.Errorf("cgroup: %w", err)
@@ -535,7 +588,9 @@ func (m *Manager) Leave(tenantName string) {
 	if lost {
 		// No run is counted and the next Enter waits: the handle can go,
 		// and the next Enter makes the directories and the handle again.
+		t.setupMu.Lock()
 		t.ready.Store(false)
+		t.setupMu.Unlock()
 		if t.fd >= 0 {
 			unix.Close(t.fd)
 			t.fd = -1
@@ -631,7 +686,12 @@ func (m *Manager) removeIdle(cutoff time.Time) {
 // A populated cgroup cannot be removed (EBUSY): it is kept, and created
 // again (EEXIST) by the next Enter. The caller holds t's busy state.
 func (m *Manager) removeTenant(t *tenant) bool {
+	t.setupMu.Lock()
 	t.ready.Store(false)
+	if t.demoted.Swap(false) {
+		m.demotedNow.Add(-1)
+	}
+	t.setupMu.Unlock()
 	if t.fd >= 0 {
 		unix.Close(t.fd)
 		t.fd = -1
@@ -665,6 +725,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	<-m.reaped
+	<-m.watched
 	m.sweeps.Wait()
 	m.mu.Lock()
 	tenants := m.tenants

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -55,8 +56,9 @@ func eachLayout(t *testing.T, opts Options, test func(t *testing.T, m *Manager))
 }
 
 // startIn starts "sleep 300" in a session of its own (as a setsid
-// escapee) in the slot's cgroup the way the server places a script: born
-// there on v2, moved there on v1 (as the launcher moves itself).
+// escapee) in the slot's cgroup the way the server places a script
+// (Slot.Spawn): born there, cloned into it on v2, forked from a thread
+// that joined it on v1.
 func startIn(t *testing.T, slot Slot) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
 	return startCmdIn(t, slot, "sleep", "300")
@@ -69,17 +71,10 @@ func startCmdIn(t *testing.T, slot Slot, name string, args ...string) (*exec.Cmd
 	if slot.FD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, slot.FD
 	}
-	if err := cmd.Start(); err != nil {
+	if err := slot.Spawn(cmd.Start); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	if slot.FD < 0 {
-		for _, d := range slot.Dirs {
-			if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	return cmd, done
@@ -120,6 +115,61 @@ func TestEnterCreatesTenantCgroup(t *testing.T) {
 		}
 		m.Leave("a.test")
 	})
+}
+
+// TestSpawnPlacesChildNotServer: a process started through Slot.Spawn is
+// in the tenant's cgroup in every hierarchy from birth, and no thread of
+// the server is left there (on v1 the spawning thread joins the tenant's
+// cgroups and must come home).
+func TestSpawnPlacesChildNotServer(t *testing.T) {
+	eachLayout(t, Options{Weight: 100}, func(t *testing.T, m *Manager) {
+		slot, err := m.Enter(context.Background(), "a.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Leave("a.test")
+		var cmds []*exec.Cmd
+		for range 20 {
+			cmd, _ := startCmdIn(t, slot, "sleep", "300")
+			cmds = append(cmds, cmd)
+		}
+		for _, cmd := range cmds {
+			for _, d := range slot.Dirs {
+				if !inCgroup(t, cmd.Process.Pid, d) {
+					t.Errorf("child %d is not in %s", cmd.Process.Pid, d)
+				}
+			}
+		}
+		for _, d := range slot.Dirs {
+			if b, err := os.ReadFile(filepath.Join(d, "tasks")); err == nil {
+				for tid := range strings.FieldsSeq(string(b)) {
+					if _, err := os.Stat("/proc/self/task/" + tid); err == nil {
+						t.Errorf("server thread %s left in %s", tid, d)
+					}
+				}
+			}
+		}
+		for _, cmd := range cmds {
+			cmd.Process.Kill()
+		}
+	})
+}
+
+// inCgroup reports whether /proc/PID/cgroup places pid in dir.
+func inCgroup(t *testing.T, pid int, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		// "ID:CONTROLLERS:PATH"; dir ends with the path in its hierarchy.
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && parts[2] != "/" && strings.HasSuffix(dir, parts[2]) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestCPUMax: a tenant capped at 0.2 CPUs gets about that much however
@@ -327,4 +377,17 @@ func readTrim(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// TestReadPidsSkipsServer: a sweep never lists the server itself, even
+// when one of its threads shows in a tenant's cgroup.procs.
+func TestReadPidsSkipsServer(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "cgroup.procs")
+	if err := os.WriteFile(f, fmt.Appendf(nil, "12345\n%d\n777\n", os.Getpid()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pids, err := readPids(f)
+	if err != nil || len(pids) != 2 || pids[0] != 12345 || pids[1] != 777 {
+		t.Errorf("readPids = %v, %v; want [12345 777]", pids, err)
+	}
 }

@@ -14,15 +14,13 @@
 //
 // Arguments (after the Command word):
 //
-//	[-uid=U -gid=G] [-cgroup=DIR[,DIR...]] [-no-new-privs=1] [-nproc=N]
+//	[-uid=U -gid=G] [-no-new-privs=1] [-nproc=N]
 //	[-cpu=SECONDS] [-as=BYTES] [-nofile=N] [-fsize=BYTES] -file=DEV:INO
 //	-- NAME
 //
-// -cgroup names the tenant's cgroup directories, one per hierarchy (at
-// most 4, each an absolute, clean path without commas): the launcher
-// writes "0" to DIR/cgroup.procs for each, so that it (and the script it
-// becomes) joins them before anything else, while it still runs as the
-// server's user. -no-new-privs=1 sets PR_SET_NO_NEW_PRIVS before the exec.
+// The launcher does not place itself in a cgroup: the server creates it
+// inside its tenant's cgroup (package massvhost/cgi/cgroup, Slot.Spawn).
+// -no-new-privs=1 sets PR_SET_NO_NEW_PRIVS before the exec.
 //
 // Descriptors and environment:
 //
@@ -38,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,8 +55,8 @@ const (
 // Stage is the step at which a launch failed.
 type Stage byte
 
-// Stages, in the order Main runs them (but for StageCgroup, which runs
-// first).
+// Stages, in the order Main runs them. Their numbers are the status
+// record's; 7 was a cgroup join the launcher no longer does.
 const (
 	StageArgs     Stage = 1 + iota // bad arguments or caller
 	StageLimits                    // setrlimit
@@ -67,16 +64,11 @@ const (
 	StageDir                       // fchdir to the script's directory
 	StageScript                    // the script is missing, or not the file that was checked (ESTALE)
 	StageExec                      // execve
-	// StageCgroup: joining a cgroup (write to DIR/cgroup.procs). It runs
-	// first, before StageLimits, but is numbered last so that the numbers
-	// of the other stages stay what they were.
-	StageCgroup
 )
 
 var stageNames = [...]string{
 	StageArgs: "arguments", StageLimits: "setrlimit", StageIdentity: "identity",
 	StageDir: "chdir", StageScript: "script check", StageExec: "exec",
-	StageCgroup: "cgroup",
 }
 
 func (s Stage) String() string {
@@ -123,17 +115,10 @@ type Spec struct {
 	Limits   []Limit
 	Dev, Ino uint64 // device and inode of the script that was checked
 	Name     string // the script's file name in its directory
-	// Cgroups are the cgroup directories the launcher joins, one per
-	// hierarchy; none when nil.
-	Cgroups []string
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS before the exec, so that setuid
 	// and setgid files (and file capabilities) give the script nothing.
 	NoNewPrivs bool
 }
-
-// maxCgroups bounds the directories of -cgroup: v1 has one per
-// controller, and the cgi package joins at most cpu, pids and freezer.
-const maxCgroups = 4
 
 // Limit is one resource limit, set as both soft and hard limit.
 type Limit struct {
@@ -159,9 +144,6 @@ func (s *Spec) Args() []string {
 	if s.UID >= 0 {
 		a = append(a, "-uid="+strconv.Itoa(s.UID), "-gid="+strconv.Itoa(s.GID))
 	}
-	if len(s.Cgroups) > 0 {
-		a = append(a, "-cgroup="+strings.Join(s.Cgroups, ","))
-	}
 	if s.NoNewPrivs {
 		a = append(a, "-no-new-privs=1")
 	}
@@ -176,9 +158,8 @@ func (s *Spec) Args() []string {
 }
 
 // Parse is the strict inverse of Args: every flag is -name=value, known,
-// and given at most once; uid and gid go together and are not 0; cgroup
-// directories are absolute and clean; exactly one plain file name follows
-// "--".
+// and given at most once; uid and gid go together and are not 0; exactly
+// one plain file name follows "--".
 func Parse(args []string) (*Spec, error) {
 	s := &Spec{UID: -1, GID: -1}
 	seen := map[string]bool{}
@@ -220,17 +201,6 @@ func Parse(args []string) (*Spec, error) {
 				return nil, fmt.Errorf("bad file identity %q", v)
 			}
 			s.Dev, s.Ino = d, i
-		case "cgroup":
-			dirs := strings.Split(v, ",")
-			if len(dirs) > maxCgroups {
-				return nil, fmt.Errorf("more than %d cgroups in %q", maxCgroups, v)
-			}
-			for _, d := range dirs {
-				if !validCgroupDir(d) {
-					return nil, fmt.Errorf("bad cgroup directory %q", d)
-				}
-			}
-			s.Cgroups = dirs
 		case "no-new-privs":
 			if v != "1" {
 				return nil, fmt.Errorf("bad argument %q", a)
@@ -250,12 +220,6 @@ func Parse(args []string) (*Spec, error) {
 		}
 	}
 	return nil, errors.New("missing -- and script name")
-}
-
-// validCgroupDir reports whether d is an absolute, clean path below the
-// root, without NUL.
-func validCgroupDir(d string) bool {
-	return len(d) > 1 && d[0] == '/' && path.Clean(d) == d && !strings.ContainsRune(d, 0)
 }
 
 // validName reports whether name is one plain directory entry.

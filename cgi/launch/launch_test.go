@@ -42,14 +42,13 @@ func TestArgsRoundTrip(t *testing.T) {
 			t.Errorf("limit %d: %+v, want %+v", i, l, spec.Limits[i])
 		}
 	}
-	cg := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true,
-		Cgroups: []string{"/sys/fs/cgroup/cpu/m/t-a.test", "/sys/fs/cgroup/pids/m/t-a.test"}}
-	wantCg := "-uid=20001 -gid=20002 -cgroup=/sys/fs/cgroup/cpu/m/t-a.test,/sys/fs/cgroup/pids/m/t-a.test -no-new-privs=1 -file=1:2 -- x.cgi"
-	if got := strings.Join(cg.Args(), " "); got != wantCg {
-		t.Fatalf("Args() = %q, want %q", got, wantCg)
+	nnp := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true}
+	wantNNP := "-uid=20001 -gid=20002 -no-new-privs=1 -file=1:2 -- x.cgi"
+	if got := strings.Join(nnp.Args(), " "); got != wantNNP {
+		t.Fatalf("Args() = %q, want %q", got, wantNNP)
 	}
-	if back, err := Parse(cg.Args()); err != nil || !slices.Equal(back.Cgroups, cg.Cgroups) || !back.NoNewPrivs {
-		t.Fatalf("with cgroups: %+v, %v", back, err)
+	if back, err := Parse(nnp.Args()); err != nil || !back.NoNewPrivs {
+		t.Fatalf("with no_new_privs: %+v, %v", back, err)
 	}
 	noID := &Spec{UID: -1, GID: -1, Dev: 1, Ino: 2, Name: "--"}
 	if back, err := Parse(noID.Args()); err != nil || back.UID != -1 || back.Name != "--" {
@@ -76,17 +75,9 @@ func TestParseRejects(t *testing.T) {
 		{"-uid=4294967296", "-gid=5", "-file=1:2", "--", "x"},
 		{"-nproc=x", "-file=1:2", "--", "x"},
 		{"-bogus=1", "-file=1:2", "--", "x"},
+		{"-cgroup=/a", "-file=1:2", "--", "x"}, // no longer a flag: the server places the launcher
 		{"file=1:2", "--", "x"},
 		{"-file", "--", "x"},
-		{"-cgroup=", "-file=1:2", "--", "x"},
-		{"-cgroup=relative/dir", "-file=1:2", "--", "x"},
-		{"-cgroup=/", "-file=1:2", "--", "x"},
-		{"-cgroup=/a/../b", "-file=1:2", "--", "x"},
-		{"-cgroup=/a/", "-file=1:2", "--", "x"},
-		{"-cgroup=/a,", "-file=1:2", "--", "x"},
-		{"-cgroup=/a\x00b", "-file=1:2", "--", "x"},
-		{"-cgroup=/a,/b,/c,/d,/e", "-file=1:2", "--", "x"},
-		{"-cgroup=/a", "-cgroup=/b", "-file=1:2", "--", "x"},
 		{"-no-new-privs=0", "-file=1:2", "--", "x"},
 		{"-no-new-privs", "-file=1:2", "--", "x"},
 	} {
@@ -186,27 +177,5 @@ func TestImportsStayLight(t *testing.T) {
 				t.Errorf("%s depends on %s", pkg, heavy)
 			}
 		}
-	}
-}
-
-// A cgroup that cannot be joined fails the launch at StageCgroup, before
-// anything else runs.
-func TestMainCgroupJoinFails(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	cmd := exec.Command(self, Command, "-uid=20001", "-gid=20001", "-cgroup="+t.TempDir()+"/missing", "-file=1:2", "--", "true")
-	cmd.ExtraFiles = []*os.File{wr}
-	out, _ := cmd.CombinedOutput()
-	wr.Close()
-	f, err := ReadStatus(rd)
-	if err != nil || f == nil || f.Stage != StageCgroup || f.Errno != unix.ENOENT {
-		t.Fatalf("status %v %v, output %q", f, err, out)
 	}
 }

@@ -45,16 +45,18 @@ var (
 	dExpired       = desc("cert_expired_loaded_total", "Loaded certificates outside their validity period.")
 	dInvalidation  = desc("cert_invalidations_total", "Invalidation messages received from Redis.")
 
-	dCGISpawned  = desc("cgi_spawned_total", "CGI scripts started.")
-	dCGIRunning  = desc("cgi_running", "CGI scripts running now.")
-	dCGIInFlight = desc("cgi_requests_in_flight", "Requests inside the CGI runner (running or waiting for a slot).")
-	dCGITimeouts = desc("cgi_timeouts_total", "CGI runs killed by cgi.timeout.")
-	dCGIKilled   = desc("cgi_killed_total", "CGI runs ended early: timeout, client gone, shutdown or output cap.")
-	dCGIRejected = desc("cgi_rejected_total", "CGI requests refused before spawning, by reason (cap: 503 from a concurrency cap; check: 403 from the suEXEC-style checks).", "reason")
-	dCGIBad      = desc("cgi_bad_responses_total", "CGI runs answered 502: no, malformed or invalid headers, or a failed exec.")
-	dCGIEscaped  = desc("cgi_escaped_killed_total", "Processes killed in a tenant's cgroup after all its scripts had ended (escaped with setsid or daemonized).")
-	dCGIStderr   = desc("cgi_stderr_dropped_total", "CGI stderr lines dropped by the error log's rate limit.")
-	dCGIHeader   = desc("cgi_response_header_seconds", "Time from handing a request to the CGI runner to the script's response headers (spawn plus the script's start-up).")
+	dCGISpawned   = desc("cgi_spawned_total", "CGI scripts started.")
+	dCGIRunning   = desc("cgi_running", "CGI scripts running now.")
+	dCGIInFlight  = desc("cgi_requests_in_flight", "Requests inside the CGI runner (running or waiting for a slot).")
+	dCGITimeouts  = desc("cgi_timeouts_total", "CGI runs killed by cgi.timeout.")
+	dCGIKilled    = desc("cgi_killed_total", "CGI runs ended early: timeout, client gone, shutdown or output cap.")
+	dCGIRejected  = desc("cgi_rejected_total", "CGI requests refused before spawning, by reason (cap: 503 from a concurrency cap; check: 403 from the suEXEC-style checks).", "reason")
+	dCGIBad       = desc("cgi_bad_responses_total", "CGI runs answered 502: no, malformed or invalid headers, or a failed exec.")
+	dCGIEscaped   = desc("cgi_escaped_killed_total", "Processes killed in a tenant's cgroup after all its scripts had ended (escaped with setsid or daemonized).")
+	dCGIDemotions = desc("cgi_tenant_demotions_total", "Tenants demoted to idle CPU priority for keeping more than cgi.tenant_cpu_demote CPUs busy.")
+	dCGIDemoted   = desc("cgi_tenants_demoted", "Tenants at idle CPU priority now.")
+	dCGIStderr    = desc("cgi_stderr_dropped_total", "CGI stderr lines dropped by the error log's rate limit.")
+	dCGIHeader    = desc("cgi_response_header_seconds", "Time from handing a request to the CGI runner to the script's response headers (spawn plus the script's start-up).")
 
 	dACMEOrders    = desc("acme_orders_total", "Orders placed with the ACME CA.")
 	dACMEIssued    = desc("acme_issued_total", "Certificates obtained from the ACME CA and stored, by kind (new, renewal).", "kind")
@@ -78,7 +80,7 @@ var allDescs = []*prometheus.Desc{
 	dBuildInfo, dUptime, dRequests, dInFlight, dPanics, dConnsRefused, dLogDropped, dLogErrors, dTenantLogErr,
 	dHellos, dHandshakes, dTLSFailures, dTLSErrors, dCacheHits, dCacheMisses, dNegHits, dEvictions, dEntries,
 	dNegEntries, dLoads, dInvalidNames, dRateLimited, dClientLimited, dIssued, dExpired, dInvalidation,
-	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIStderr, dCGIHeader,
+	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIDemotions, dCGIDemoted, dCGIStderr, dCGIHeader,
 	dACMEOrders, dACMEIssued, dACMEFailed, dACMECALimited, dACMERefused, dACMEWaited, dACMELockWaits, dACMEFromStore, dACMEJobs,
 	dRedisPool, dRedisPoolOps, dRedisBreaker, dReloads, dLoaded,
 }
@@ -166,6 +168,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dCGITimeouts, cs.Timeouts)
 		counter(dCGIKilled, cs.Killed)
 		counter(dCGIEscaped, cs.Escaped)
+		counter(dCGIDemotions, cs.Demotions)
+		gauge(dCGIDemoted, float64(cs.Demoted))
 		counter(dCGIRejected, cs.RejectedCap, "cap")
 		counter(dCGIRejected, cs.FailedChecks, "check")
 		counter(dCGIBad, cs.BadResponses)

@@ -43,6 +43,8 @@ time.sleep(1)
 	diskFill = "#!/bin/sh\nf=../spool/big.$$\nyes > $f 2>/dev/null\nst=$?\nsz=$(wc -c < $f)\nrm -f $f\nprintf 'Content-Type: text/plain\\r\\n\\r\\nstatus=%s size=%s\\n' $st $sz\n"
 	// sleepy holds a process (and a grandchild) before any header.
 	sleepy = "#!/bin/sh\nsleep ${QUERY_STRING:-30}\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n"
+	// spin keeps one CPU busy for QUERY_STRING seconds.
+	spin = "#!/bin/sh\ntimeout ${QUERY_STRING:-3} sh -c 'while :; do :; done'\nprintf 'Content-Type: text/plain\\r\\n\\r\\nspun\\n'\n"
 	hello  = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello from %s\\n' \"$SERVER_NAME\"\n"
 )
 
@@ -55,7 +57,7 @@ func abuseWorld(t *testing.T) *world {
 	w.addTenant(t, "b.test", uidB)
 	for name, body := range map[string]string{
 		"forkbomb.cgi": forkBomb, "memhog.cgi": memHog, "diskfill.cgi": diskFill,
-		"sleep.cgi": sleepy, "hello.cgi": hello,
+		"sleep.cgi": sleepy, "hello.cgi": hello, "spin.cgi": spin,
 	} {
 		w.script(t, "a.test", name, body, uidA)
 	}
@@ -89,6 +91,7 @@ const (
 var (
 	isolationCgroups = flag.String("isolation.cgroups", "auto", "cgi.cgroups for TestIsolationUnderAbuse: auto, on or off")
 	isolationCPUMax  = flag.String("isolation.cpumax", "", "cgi.tenant_cpu_max for TestIsolationUnderAbuse (default: the server's default)")
+	isolationDemote  = flag.String("isolation.demote", "", "cgi.tenant_cpu_demote for TestIsolationUnderAbuse (default: the server's default; 0: never demote)")
 	isolationConc    = flag.Int("isolation.conc", 2, "tenant B's concurrent clients per kind (static, CGI) in TestIsolationUnderAbuse")
 	isolationAbusers = flag.String("isolation.abusers", "forkbomb,forkbomb,forkbomb,memhog,memhog,diskfill,diskfill",
 		"tenant A's concurrent abusers under abuse (scripts without .cgi), to tell which one costs B what")
@@ -161,16 +164,17 @@ func TestIsolationUnderAbuse(t *testing.T) {
 	if *isolationCPUMax != "" {
 		cfg["cgi"]["tenant_cpu_max"] = *isolationCPUMax
 	}
+	if *isolationDemote != "" {
+		cfg["cgi"]["tenant_cpu_demote"] = *isolationDemote
+	}
 	p := start(t, w.config(cfg))
 	// The line is logged before the server listens, but its copy from the
 	// server's stderr may trail the readiness check.
 	eventually(5*time.Second, func() bool { return strings.Contains(p.Output(), "per-tenant cgroups") })
 	cgroupsOn := strings.Contains(p.Output(), "per-tenant cgroups on")
-	if !cgroupsOn {
-		for line := range strings.SplitSeq(p.Output(), "\n") {
-			if strings.Contains(line, "cgroup") {
-				t.Logf("server: %s", line)
-			}
+	for line := range strings.SplitSeq(p.Output(), "\n") {
+		if strings.Contains(line, "cgroup") {
+			t.Logf("server: %s", line)
 		}
 	}
 	t.Logf("per-tenant cgroups: %v (cgi.cgroups %s, cgi.tenant_cpu_max %q)", cgroupsOn, *isolationCgroups, *isolationCPUMax)
@@ -233,6 +237,15 @@ func TestIsolationUnderAbuse(t *testing.T) {
 	}
 	t.Logf("median p99 ratio over %d rounds, cgroups %v: static %.2f, CGI %.2f (against a baseline of at least %v: %.2f, %.2f); tenant A peak process count %d (RLIMIT_NPROC 64)",
 		rounds, cgroupsOn, median(ratiosStatic), median(ratiosCGI), latencyFloor, median(judgedStatic), median(judgedCGI), peakA)
+	demotions := 0
+	for line := range strings.SplitSeq(p.Output(), "\n") {
+		if strings.Contains(line, "demoted to idle") || strings.Contains(line, "priority restored") {
+			if demotions++; demotions <= 6 {
+				t.Logf("server: %s", line)
+			}
+		}
+	}
+	t.Logf("tenant demotions: %v (cgi.tenant_cpu_demote %q)", p.metric("massvhost_cgi_tenant_demotions_total"), *isolationDemote)
 	for _, script := range sortedKeys(abuseResults) {
 		res := abuseResults[script]
 		t.Logf("%s under abuse: %d runs, %s", script, len(res), statusCounts(res))
@@ -273,6 +286,54 @@ func TestIsolationUnderAbuse(t *testing.T) {
 	}
 	if !p.alive() {
 		t.Fatal("server died")
+	}
+}
+
+// TestCPUHogDemoted: with cgi.tenant_cpu_demote set, a tenant whose
+// scripts keep two CPUs' worth of spinning is demoted to idle CPU priority
+// (logged with its name, counted in /metrics), and a tenant serving light
+// requests meanwhile is not.
+func TestCPUHogDemoted(t *testing.T) {
+	requireRoot(t)
+	w := abuseWorld(t)
+	p := start(t, w.config(settings{"cgi": {"tenant_cpu_demote": "0.5", "tenant_cpu_demote_for": "1s", "timeout": "20s"}}))
+	eventually(5*time.Second, func() bool { return strings.Contains(p.Output(), "per-tenant cgroups") })
+	if !strings.Contains(p.Output(), "per-tenant cgroups on") {
+		t.Skip("per-tenant cgroups are off on this machine: nothing to demote with")
+	}
+	c := httpClient(p.HTTPAddr, 30*time.Second)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if code, body := get(c, "http://a.test/cgi-bin/spin.cgi?4"); code != http.StatusOK {
+				t.Errorf("spin.cgi: %d %s", code, body)
+			}
+		})
+	}
+	for range 20 {
+		if code, body := get(c, "http://b.test/cgi-bin/hello.cgi"); code != http.StatusOK {
+			t.Errorf("b.test hello.cgi: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wg.Wait()
+	var demoted []string
+	for line := range strings.SplitSeq(p.Output(), "\n") {
+		if strings.Contains(line, "demoted to idle CPU priority") {
+			demoted = append(demoted, line)
+			t.Logf("server: %s", line)
+		}
+	}
+	if len(demoted) == 0 || !strings.Contains(demoted[0], "tenant=a.test") {
+		t.Errorf("the spinning tenant was not demoted first (%d demotions logged)", len(demoted))
+	}
+	for _, line := range demoted {
+		if strings.Contains(line, "tenant=b.test") {
+			t.Errorf("the light tenant was demoted: %s", line)
+		}
+	}
+	if v := p.metric("massvhost_cgi_tenant_demotions_total"); v < 1 {
+		t.Errorf("massvhost_cgi_tenant_demotions_total = %v, want >= 1", v)
 	}
 }
 

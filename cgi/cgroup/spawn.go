@@ -1,0 +1,60 @@
+package cgroup
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+)
+
+// Spawn calls start, which must create the run's first process (and
+// nothing else) on the calling thread, as os/exec's Cmd.Start does, so
+// that the process is born in the tenant's cgroup.
+//
+// On cgroup v2 the caller passes [Slot.FD] to clone3 and Spawn only calls
+// start. cgroup v1 has no CLONE_INTO_CGROUP, but there a child is born in
+// the cgroups of the thread that forks it, and a thread can move itself
+// alone: writing "0" to a v1 "tasks" file moves the calling thread, which
+// takes the cgroup mutex but not the kernel's threadgroup lock, the global
+// lock a write to cgroup.procs takes for writing (moving a process, as the
+// launcher once did for every run, waits for every fork in progress on the
+// machine, a hostile tenant's fork bomb's included, and makes every fork
+// wait meanwhile). So Spawn runs start on a goroutine locked to its
+// thread, moves that thread into the tenant's cgroups, and moves it back
+// to the server's own before the thread is given back to the Go runtime.
+// A thread that cannot move back is not given back: it ends with its
+// goroutine, so no server thread is left in a tenant's cgroup to be
+// charged, frozen or swept.
+//
+// An error from joining the tenant's cgroups wraps the cause (ENOENT when
+// the cgroup was removed behind the server's back).
+func (s Slot) Spawn(start func() error) error {
+	if s.FD >= 0 || len(s.home) == 0 {
+		return start()
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := moveThread(s.Dirs)
+		if err == nil {
+			err = start()
+		}
+		if moveThread(s.home) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
+}
+
+// moveThread moves the calling thread into the cgroups dirs (v1), all of
+// them even after a failure, so that a thread sent home is home in every
+// hierarchy it can be.
+func moveThread(dirs []string) error {
+	var first error
+	for _, d := range dirs {
+		if err := writeFile(filepath.Join(d, "tasks"), "0"); err != nil && first == nil {
+			first = fmt.Errorf("cgroup: join %s: %w", d, err)
+		}
+	}
+	return first
+}
