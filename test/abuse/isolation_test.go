@@ -44,8 +44,8 @@ time.sleep(1)
 	// sleepy holds a process (and a grandchild) before any header.
 	sleepy = "#!/bin/sh\nsleep ${QUERY_STRING:-30}\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslept\\n'\n"
 	// spin keeps one CPU busy for QUERY_STRING seconds.
-	spin = "#!/bin/sh\ntimeout ${QUERY_STRING:-3} sh -c 'while :; do :; done'\nprintf 'Content-Type: text/plain\\r\\n\\r\\nspun\\n'\n"
-	hello  = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello from %s\\n' \"$SERVER_NAME\"\n"
+	spin  = "#!/bin/sh\ntimeout ${QUERY_STRING:-3} sh -c 'while :; do :; done'\nprintf 'Content-Type: text/plain\\r\\n\\r\\nspun\\n'\n"
+	hello = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello from %s\\n' \"$SERVER_NAME\"\n"
 )
 
 // abuseWorld has tenant a.test (uid A) with the hostile scripts and
