@@ -351,10 +351,16 @@ func isMountRoot(dir string) bool {
 
 func (m *Manager) setupV1(name string) error {
 	m.cpu = true
+	// cpuacct is read only to demote CPU hogs; a hierarchy of its own
+	// otherwise costs every spawn two more cgroup writes (Slot.Spawn).
+	acct := ""
+	if m.opts.DemoteAbove > 0 {
+		acct = m.layout.CPUAcct
+	}
 	for _, h := range []struct {
 		dir string
 		idx *int
-	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}, {m.layout.CPUAcct, &m.acct}} {
+	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}, {acct, &m.acct}} {
 		if h.dir == "" {
 			continue
 		}
