@@ -365,7 +365,7 @@ func (m *Manager) setupV1(name string) error {
 			continue
 		}
 		if h.dir == m.layout.CPU && h.idx != nil {
-			*h.idx = 0 // cpuacct mounted with cpu
+			*h.idx = 0 // mounted with cpu (cpu,cpuacct): same directories
 			continue
 		}
 		m.removeStale(h.dir)
