@@ -42,8 +42,8 @@ const maxStrikeShift = 3
 // demotes and restores them, until Close.
 func (m *Manager) watchCPU() {
 	defer close(m.watched)
-	if m.opts.DemoteAbove <= 0 || !m.cpu || m.layout.Version == V1 && m.acct < 0 {
-		return
+	if m.opts.DemoteAbove <= 0 {
+		return // off, or impossible here (said by NewWithLayout)
 	}
 	tick := time.NewTicker(DemoteWindow)
 	defer tick.Stop()
@@ -55,6 +55,17 @@ func (m *Manager) watchCPU() {
 			m.checkCPU(now)
 		}
 	}
+}
+
+// cannotDemote says why demotion cannot work on m's hierarchies, or "".
+func (m *Manager) cannotDemote() string {
+	switch {
+	case !m.cpu:
+		return "the cpu controller is not enabled for the tenant cgroups"
+	case m.layout.Version == V1 && m.acct < 0:
+		return "no cgroup v1 cpuacct hierarchy to read a tenant's CPU time from"
+	}
+	return ""
 }
 
 // checkCPU looks at every tenant that has a script running or is demoted.

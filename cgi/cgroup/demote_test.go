@@ -21,6 +21,10 @@ func TestDemoteHog(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			eachLayout(t, Options{DemoteAbove: 0.3, DemoteFor: time.Second}, func(t *testing.T, m *Manager) {
 				if !m.cpu {
+					// Said at start-up, and the watcher stays off.
+					if m.cannotDemote() == "" || m.opts.DemoteAbove != 0 {
+						t.Errorf("no cpu controller, yet demotion is on (DemoteAbove %v)", m.opts.DemoteAbove)
+					}
 					t.Skip("no cpu controller on this hierarchy: nothing to demote with")
 				}
 				if fallback {

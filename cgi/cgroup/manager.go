@@ -220,6 +220,10 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	if _, err := os.Stat(filepath.Join(m.parents[0], "cpu.idle")); err == nil {
 		m.cpuIdle = true
 	}
+	if why := m.cannotDemote(); m.opts.DemoteAbove > 0 && why != "" {
+		m.opts.Logger.Warn("cgroup: CPU hogs are not demoted: "+why, "tenant_cpu_demote", m.opts.DemoteAbove)
+		m.opts.DemoteAbove = 0
+	}
 	m.stop, m.reaped, m.watched = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go m.reap()
 	go m.watchCPU()
