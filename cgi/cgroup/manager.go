@@ -360,6 +360,8 @@ func (m *Manager) setupV1(name string) error {
 	acct := ""
 	if m.opts.DemoteAbove > 0 {
 		acct = m.layout.CPUAcct
+	} else if m.layout.CPUAcct != "" && m.layout.CPUAcct != m.layout.CPU {
+		m.removeStale(m.layout.CPUAcct) // left by a server that demoted
 	}
 	for _, h := range []struct {
 		dir string
