@@ -449,12 +449,10 @@ type Slot struct {
 	// FD, when not -1, is an open directory of the tenant's cgroup2
 	// cgroup: the run's first process is created in it by clone3 with
 	// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD),
-	// so it never runs outside the cgroup and nothing migrates. Moving a
-	// running process (a write to cgroup.procs) takes the kernel's cgroup
-	// threadgroup lock for writing, which every fork on the machine then
-	// waits for; at hundreds of spawns a second that lock showed in every
-	// tenant's CGI latency. FD stays open until the paired Leave and must
-	// not be closed by the caller.
+	// so it never runs outside the cgroup and nothing migrates (on v2 the
+	// clone measured a lower CGI p99 than the launcher moving itself:
+	// docs/RELIABILITY.md, CGI-10). FD stays open until the paired Leave
+	// and must not be closed by the caller.
 	FD int
 	// Dirs are the tenant's cgroup directories, one per hierarchy. When FD
 	// is -1 (cgroup v1, which has no CLONE_INTO_CGROUP), [Slot.Spawn]
