@@ -206,7 +206,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 // otherwise; the anonymous identity's count is shared by all its sites).
 func (h *Handler) launchSpec(s *script) *launch.Spec {
 	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name,
-		NoNewPrivs: h.opts.NoNewPrivs}
+		NoNewPrivs: h.opts.NoNewPrivs, KeepBoundingSet: h.opts.KeepBoundingSet}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
 		if v > 0 {

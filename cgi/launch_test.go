@@ -83,6 +83,7 @@ func TestLaunchIsolation(t *testing.T) {
 		check("CapEff", "0000000000000000")
 		check("CapPrm", "0000000000000000")
 		check("CapInh", "0000000000000000")
+		check("CapBnd", "0000000000000000")
 		check("rlimit_nproc", "50")
 	} else {
 		t.Log("not root: identity switch not exercised")
@@ -164,5 +165,21 @@ func TestLaunchDetectsSwappedScript(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "script changed between check and exec") {
 		t.Errorf("log does not say why: %s", logs)
+	}
+}
+
+// With KeepBoundingSet the script keeps the server's capability bounding
+// set; by default (TestLaunchIsolation) it is empty.
+func TestLaunchKeepsBoundingSet(t *testing.T) {
+	requireRoot(t)
+	tn := newTenant(t, "a.test")
+	tn.child("whoami", "whoami")
+	h, _ := newTestHandler(t, Options{KeepBoundingSet: true})
+	w := get(h, tn.site, "/cgi-bin/whoami")
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %q", w.Code, w.Body)
+	}
+	if got := parseKV(w.Body.String())["CapBnd"]; got == "" || got == "0000000000000000" {
+		t.Errorf("CapBnd = %q with KeepBoundingSet, want the server's (non-zero)", got)
 	}
 }

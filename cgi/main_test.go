@@ -123,7 +123,7 @@ func runTestChild(mode string) int {
 			unix.Getuid(), unix.Geteuid(), unix.Getgid(), unix.Getegid(), groups)
 		status, _ := os.ReadFile("/proc/self/status")
 		for _, line := range strings.Split(string(status), "\n") {
-			for _, k := range []string{"CapEff", "CapPrm", "CapInh", "SigIgn", "SigBlk", "NoNewPrivs"} {
+			for _, k := range []string{"CapEff", "CapPrm", "CapInh", "CapBnd", "SigIgn", "SigBlk", "NoNewPrivs"} {
 				if v, ok := strings.CutPrefix(line, k+":"); ok {
 					fmt.Fprintf(out, "%s=%s\n", k, strings.TrimSpace(v))
 				}

@@ -146,6 +146,11 @@ type Options struct {
 	// working, among them postfix's postdrop, which sendmail(1) and PHP's
 	// mail() use to queue mail.
 	NoNewPrivs bool
+	// KeepBoundingSet leaves the capability bounding set of scripts as
+	// the server's. By default the launcher empties it when it switches to
+	// the tenant's identity, so that a setuid-root program a script runs
+	// gets no capabilities (launch.Spec.KeepBoundingSet).
+	KeepBoundingSet bool
 	// KillGrace is the time between SIGTERM and SIGKILL when a run is
 	// terminated early (timeout, client gone, shutdown, output cap).
 	// If zero, DefaultKillGrace.

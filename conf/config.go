@@ -366,6 +366,10 @@ type CGI struct {
 	// NoNewPrivs sets no_new_privs on scripts (default false: setgid
 	// helpers such as postfix's postdrop stop working with it).
 	NoNewPrivs bool `mapstructure:"no_new_privs"`
+	// KeepBoundingSet keeps the capability bounding set of scripts
+	// (default false: it is emptied, so setuid-root programs get no
+	// capabilities).
+	KeepBoundingSet bool `mapstructure:"keep_bounding_set"`
 	// Limits are the resource limits set on every script.
 	Limits CGILimits `mapstructure:"limits"`
 }

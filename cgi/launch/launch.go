@@ -14,13 +14,15 @@
 //
 // Arguments (after the Command word):
 //
-//	[-uid=U -gid=G] [-no-new-privs=1] [-nproc=N]
+//	[-uid=U -gid=G] [-no-new-privs=1] [-keep-bset=1] [-nproc=N]
 //	[-cpu=SECONDS] [-as=BYTES] [-nofile=N] [-fsize=BYTES] -file=DEV:INO
 //	-- NAME
 //
 // The launcher does not place itself in a cgroup: the server creates it
 // inside its tenant's cgroup (package massvhost/cgi/cgroup, Slot.Spawn).
-// -no-new-privs=1 sets PR_SET_NO_NEW_PRIVS before the exec.
+// -no-new-privs=1 sets PR_SET_NO_NEW_PRIVS before the exec. With an
+// identity switch the capability bounding set is emptied before the uid
+// changes, unless -keep-bset=1.
 //
 // Descriptors and environment:
 //
@@ -118,6 +120,12 @@ type Spec struct {
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS before the exec, so that setuid
 	// and setgid files (and file capabilities) give the script nothing.
 	NoNewPrivs bool
+	// KeepBoundingSet leaves the capability bounding set as it is. By
+	// default a launch that switches identity empties it (PR_CAPBSET_DROP
+	// of every capability, while still root), so that a setuid-root or
+	// file-capability program the script runs gets no capability: at most
+	// uid 0 without privileges, rather than root.
+	KeepBoundingSet bool
 }
 
 // Limit is one resource limit, set as both soft and hard limit.
@@ -146,6 +154,9 @@ func (s *Spec) Args() []string {
 	}
 	if s.NoNewPrivs {
 		a = append(a, "-no-new-privs=1")
+	}
+	if s.KeepBoundingSet {
+		a = append(a, "-keep-bset=1")
 	}
 	for _, l := range s.Limits {
 		for _, f := range limitFlags {
@@ -201,11 +212,15 @@ func Parse(args []string) (*Spec, error) {
 				return nil, fmt.Errorf("bad file identity %q", v)
 			}
 			s.Dev, s.Ino = d, i
-		case "no-new-privs":
+		case "no-new-privs", "keep-bset":
 			if v != "1" {
 				return nil, fmt.Errorf("bad argument %q", a)
 			}
-			s.NoNewPrivs = true
+			if k == "no-new-privs" {
+				s.NoNewPrivs = true
+			} else {
+				s.KeepBoundingSet = true
+			}
 		default:
 			res := -1
 			for _, f := range limitFlags {

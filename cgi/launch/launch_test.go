@@ -42,12 +42,12 @@ func TestArgsRoundTrip(t *testing.T) {
 			t.Errorf("limit %d: %+v, want %+v", i, l, spec.Limits[i])
 		}
 	}
-	nnp := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true}
-	wantNNP := "-uid=20001 -gid=20002 -no-new-privs=1 -file=1:2 -- x.cgi"
+	nnp := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true, KeepBoundingSet: true}
+	wantNNP := "-uid=20001 -gid=20002 -no-new-privs=1 -keep-bset=1 -file=1:2 -- x.cgi"
 	if got := strings.Join(nnp.Args(), " "); got != wantNNP {
 		t.Fatalf("Args() = %q, want %q", got, wantNNP)
 	}
-	if back, err := Parse(nnp.Args()); err != nil || !back.NoNewPrivs {
+	if back, err := Parse(nnp.Args()); err != nil || !back.NoNewPrivs || !back.KeepBoundingSet {
 		t.Fatalf("with no_new_privs: %+v, %v", back, err)
 	}
 	noID := &Spec{UID: -1, GID: -1, Dev: 1, Ino: 2, Name: "--"}
@@ -76,6 +76,7 @@ func TestParseRejects(t *testing.T) {
 		{"-nproc=x", "-file=1:2", "--", "x"},
 		{"-bogus=1", "-file=1:2", "--", "x"},
 		{"-cgroup=/a", "-file=1:2", "--", "x"}, // no longer a flag: the server places the launcher
+		{"-keep-bset=0", "-file=1:2", "--", "x"},
 		{"file=1:2", "--", "x"},
 		{"-file", "--", "x"},
 		{"-no-new-privs=0", "-file=1:2", "--", "x"},

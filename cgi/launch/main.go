@@ -22,7 +22,8 @@ import (
 //
 // In this order it: sets RLIMIT_NPROC (before the uid changes, so that the
 // kernel's set_user check counts against it); when -uid/-gid are given,
-// clears the supplementary groups, sets real, effective and saved gid and
+// empties the capability bounding set (unless -keep-bset=1), clears the
+// supplementary groups, sets real, effective and saved gid and
 // uid, drops every capability, and verifies all of it and that uid 0 cannot
 // be regained (as root the identity flags are mandatory: a script never runs
 // as root); fchdirs to DirFD; verifies that NAME there is still the regular
@@ -52,7 +53,7 @@ func Main(args []string) int {
 	case !root && spec.UID >= 0 && (spec.UID != unix.Getuid() || spec.GID != unix.Getgid()):
 		return failed(StageArgs, unix.EPERM, "changing identity needs root")
 	}
-	t := &tail{noNewPrivs: spec.NoNewPrivs, switchID: root, uid: uintptr(spec.UID), gid: uintptr(spec.GID), dev: spec.Dev, ino: spec.Ino}
+	t := &tail{noNewPrivs: spec.NoNewPrivs, switchID: root, dropBset: root && !spec.KeepBoundingSet, uid: uintptr(spec.UID), gid: uintptr(spec.GID), dev: spec.Dev, ino: spec.Ino}
 	for _, l := range spec.Limits {
 		lim := unix.Rlimit{Cur: l.Value, Max: l.Value}
 		var cur unix.Rlimit

@@ -11,6 +11,7 @@ import (
 type tail struct {
 	switchID   bool
 	noNewPrivs bool
+	dropBset   bool // empty the capability bounding set (needs CAP_SETPCAP: before the uid change)
 	uid, gid   uintptr
 	hasNproc   bool
 	nproc      unix.Rlimit
@@ -48,6 +49,19 @@ func (t *tail) run() (Stage, unix.Errno) {
 	if t.hasNproc {
 		if e := raw6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NPROC, uintptr(unsafe.Pointer(&t.nproc)), 0, 0, 0); e != 0 {
 			return StageLimits, e
+		}
+	}
+	if t.dropBset {
+		// Every capability the kernel knows: PR_CAPBSET_DROP answers
+		// EINVAL past the last one.
+		for c := uintptr(0); c < 64; c++ {
+			e := raw6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0, 0, 0, 0)
+			if e == unix.EINVAL && c > 0 {
+				break
+			}
+			if e != 0 {
+				return StageIdentity, e
+			}
 		}
 	}
 	if t.switchID {
@@ -132,6 +146,17 @@ func (t *tail) identityHeld() bool {
 	for _, c := range t.caps {
 		if c.Effective|c.Permitted|c.Inheritable != 0 {
 			return false
+		}
+	}
+	if t.dropBset {
+		for c := uintptr(0); c < 64; c++ {
+			r, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_READ, c, 0, 0, 0, 0)
+			if e == unix.EINVAL && c > 0 {
+				break
+			}
+			if e != 0 || r != 0 {
+				return false
+			}
 		}
 	}
 	return raw(unix.SYS_SETRESUID, 0, 0, 0) != 0

@@ -261,6 +261,7 @@ func (st *stack) buildCGI(logger *slog.Logger) error {
 		TenantCPUDemoteFor: c.TenantCPUDemoteFor,
 		TenantProcesses:    tenantProcesses(c.TenantProcesses),
 		NoNewPrivs:         c.NoNewPrivs,
+		KeepBoundingSet:    c.KeepBoundingSet,
 		Limits: cgi.Limits{
 			CPU:          c.Limits.CPU,
 			AddressSpace: c.Limits.AddressSpace,

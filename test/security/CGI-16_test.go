@@ -63,6 +63,7 @@ try read-shadow cat /etc/shadow
 		"CapPrm": "0000000000000000",
 		"CapEff": "0000000000000000",
 		"CapAmb": "0000000000000000",
+		"CapBnd": "0000000000000000",
 		"umask":  "0022",
 	}
 	for k, v := range want {
