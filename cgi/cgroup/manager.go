@@ -89,8 +89,10 @@ type Manager struct {
 	parents []string
 	// homes are the server's own cgroups, parallel to parents (V1 only):
 	// where a spawning thread returns once it has created a run's first
-	// process in a tenant's cgroup (see Slot.Spawn).
-	homes   []string
+	// process in a tenant's cgroup (see Slot.Spawn); homeTasks are their
+	// "tasks" files, open for writing until Close.
+	homes     []string
+	homeTasks []int
 	pids    int  // index in parents of the pids hierarchy, or -1
 	freezer int  // index in parents of the freezer hierarchy, or -1
 	acct    int  // V1: index in parents of the cpuacct hierarchy, or -1
@@ -126,7 +128,9 @@ type Manager struct {
 // finds in the cgroup belongs to runs that have ended and been reaped.
 type tenant struct {
 	dirs []string // the tenant's cgroup in each hierarchy, as parents
-	home []string // Manager.homes
+	// tasks are the "tasks" files of dirs, open for writing while ready
+	// (V1 only, else nil): a spawning thread joins the cgroup through them.
+	tasks []int
 	// fd is the tenant's v2 cgroup directory, open while ready (V2 only,
 	// else -1): the handle clone3 places a run's first process with.
 	fd int
@@ -223,6 +227,12 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	if why := m.cannotDemote(); m.opts.DemoteAbove > 0 && why != "" {
 		m.opts.Logger.Warn("cgroup: CPU hogs are not demoted: "+why, "tenant_cpu_demote", m.opts.DemoteAbove)
 		m.opts.DemoteAbove = 0
+	}
+	if layout.Version == V1 {
+		if m.homeTasks, err = openTasks(m.homes); err != nil {
+			m.removeParents()
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
 	m.stop, m.reaped, m.watched = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go m.reap()
@@ -459,8 +469,8 @@ type Slot struct {
 	// creates the run's first process from a thread that has joined them.
 	// Shared and read-only.
 	Dirs []string
-	// home are the server's own cgroups, parallel to Dirs (V1 only).
-	home []string
+	tasks []int    // V1: the tenant's "tasks" files, parallel to Dirs
+	m     *Manager // V1: for the server's own (Manager.homeTasks)
 }
 
 // Enter counts one run of tenant's scripts and returns where the run's
@@ -479,7 +489,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 		}
 		t = m.tenants[tenantName]
 		if t == nil {
-			t = &tenant{dirs: make([]string, len(m.parents)), home: m.homes, fd: -1}
+			t = &tenant{dirs: make([]string, len(m.parents)), fd: -1}
 			name := dirName(tenantName)
 			for i, p := range m.parents {
 				t.dirs[i] = filepath.Join(p, name)
@@ -500,7 +510,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 		}
 	}
 	if t.ready.Load() {
-		return t.slot(), nil
+		return t.slot(m), nil
 	}
 	t.setupMu.Lock()
 	defer t.setupMu.Unlock()
@@ -511,12 +521,12 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 		}
 		t.ready.Store(true)
 	}
-	return t.slot(), nil
+	return t.slot(m), nil
 }
 
 // slot is where a run of t goes; t is ready.
-func (t *tenant) slot() Slot {
-	return Slot{FD: t.fd, Dirs: t.dirs, home: t.home}
+func (t *tenant) slot(m *Manager) Slot {
+	return Slot{FD: t.fd, Dirs: t.dirs, tasks: t.tasks, m: m}
 }
 
 // create makes t's directories and sets their weight and process limit.
@@ -545,6 +555,9 @@ func (m *Manager) create(t *tenant) error {
 	}
 	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
 		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))
+	}
+	if err == nil && m.layout.Version == V1 && t.tasks == nil {
+		t.tasks, err = openTasks(t.dirs)
 	}
 	if err == nil && m.layout.Version == V2 && t.fd < 0 {
 		t.fd, err = unix.Open(t.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -601,10 +614,7 @@ func (m *Manager) Leave(tenantName string) {
 		t.setupMu.Lock()
 		t.ready.Store(false)
 		t.setupMu.Unlock()
-		if t.fd >= 0 {
-			unix.Close(t.fd)
-			t.fd = -1
-		}
+		t.closeHandles()
 		m.opts.Logger.Warn("cgroup: a tenant's cgroup was gone; it is made again", "tenant", tenantName, "dir", t.dirs[0])
 	}
 	if pids, err := readPids(filepath.Join(t.dirs[0], "cgroup.procs")); err == nil && len(pids) == 0 {
@@ -702,10 +712,7 @@ func (m *Manager) removeTenant(t *tenant) bool {
 		m.demotedNow.Add(-1)
 	}
 	t.setupMu.Unlock()
-	if t.fd >= 0 {
-		unix.Close(t.fd)
-		t.fd = -1
-	}
+	t.closeHandles()
 	gone := true
 	for _, d := range t.dirs {
 		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
@@ -748,7 +755,40 @@ func (m *Manager) Close() error {
 		m.removeTenant(t)
 	}
 	m.removeParents()
+	closeAll(m.homeTasks)
 	return nil
+}
+
+// closeHandles closes t's open cgroup handles; the next create opens them
+// again.
+func (t *tenant) closeHandles() {
+	if t.fd >= 0 {
+		unix.Close(t.fd)
+		t.fd = -1
+	}
+	closeAll(t.tasks)
+	t.tasks = nil
+}
+
+// openTasks opens the "tasks" file of each v1 cgroup directory for
+// writing.
+func openTasks(dirs []string) ([]int, error) {
+	fds := make([]int, 0, len(dirs))
+	for _, d := range dirs {
+		fd, err := unix.Open(filepath.Join(d, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(fds)
+			return nil, err
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func (m *Manager) removeParents() {
