@@ -128,9 +128,6 @@ type Manager struct {
 // finds in the cgroup belongs to runs that have ended and been reaped.
 type tenant struct {
 	dirs []string // the tenant's cgroup in each hierarchy, as parents
-	// tasks are the "tasks" files of dirs, open for writing while ready
-	// (V1 only, else nil): a spawning thread joins the cgroup through them.
-	tasks []int
 	// fd is the tenant's v2 cgroup directory, open while ready (V2 only,
 	// else -1): the handle clone3 places a run's first process with.
 	fd int
@@ -469,8 +466,7 @@ type Slot struct {
 	// creates the run's first process from a thread that has joined them.
 	// Shared and read-only.
 	Dirs []string
-	tasks []int    // V1: the tenant's "tasks" files, parallel to Dirs
-	m     *Manager // V1: for the server's own (Manager.homeTasks)
+	m *Manager // V1: for the server's own cgroups (Manager.homeTasks)
 }
 
 // Enter counts one run of tenant's scripts and returns where the run's
@@ -526,7 +522,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 
 // slot is where a run of t goes; t is ready.
 func (t *tenant) slot(m *Manager) Slot {
-	return Slot{FD: t.fd, Dirs: t.dirs, tasks: t.tasks, m: m}
+	return Slot{FD: t.fd, Dirs: t.dirs, m: m}
 }
 
 // create makes t's directories and sets their weight and process limit.
@@ -555,9 +551,6 @@ func (m *Manager) create(t *tenant) error {
 	}
 	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
 		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))
-	}
-	if err == nil && m.layout.Version == V1 && t.tasks == nil {
-		t.tasks, err = openTasks(t.dirs)
 	}
 	if err == nil && m.layout.Version == V2 && t.fd < 0 {
 		t.fd, err = unix.Open(t.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -766,8 +759,6 @@ func (t *tenant) closeHandles() {
 		unix.Close(t.fd)
 		t.fd = -1
 	}
-	closeAll(t.tasks)
-	t.tasks = nil
 }
 
 // openTasks opens the "tasks" file of each v1 cgroup directory for

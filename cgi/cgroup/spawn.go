@@ -24,20 +24,24 @@ import (
 // Being born there, rather than moved in by the launcher as before, means
 // that pids.max is enforced at the fork (the pids controller does not
 // refuse a process moved in) and that all of the launcher's CPU is the
-// tenant's. It costs about the same per spawn (BenchmarkPlaceV1): six
-// one-byte writes to "tasks" files the Manager keeps open. (Opening them
-// per spawn, as a first version did, cost 0.3–0.4 ms per CGI request.)
+// tenant's. Per spawn: a raw open, write and close of each of the
+// tenant's "tasks" files, and a write to each of the server's, which the
+// Manager keeps open; about 0.18 ms more per CGI request than the
+// launcher's own join (BenchmarkSpawn, builds alternated). Holding the
+// tenants' files open too made it level, but cost every tenant active in
+// the last minute a descriptor per hierarchy; through os.File, as a first
+// version did, it cost 0.3–0.4 ms.
 //
 // An error from joining the tenant's cgroups wraps the cause (ENOENT when
 // the cgroup was removed behind the server's back).
 func (s Slot) Spawn(start func() error) error {
-	if s.FD >= 0 || s.tasks == nil {
+	if s.FD >= 0 || s.m == nil || s.m.homeTasks == nil {
 		return start()
 	}
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		err := moveThread(s.tasks, s.Dirs)
+		err := joinThread(s.Dirs)
 		if err == nil {
 			err = start()
 		}
@@ -49,22 +53,38 @@ func (s Slot) Spawn(start func() error) error {
 	return <-done
 }
 
+// joinThread moves the calling thread into the v1 cgroups dirs, opening
+// each "tasks" file for the write (holding them open would cost every
+// recently active tenant a descriptor per hierarchy).
+func joinThread(dirs []string) error {
+	for _, d := range dirs {
+		fd, err := unix.Open(d+"/tasks", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			_, err = unix.Write(fd, zero)
+			unix.Close(fd)
+		}
+		if err != nil {
+			if err == unix.ENODEV {
+				err = unix.ENOENT
+			}
+			return fmt.Errorf("cgroup: join %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // zero is what a "tasks" file is written: the calling thread.
 var zero = []byte{'0'}
 
 // moveThread moves the calling thread into the cgroups whose "tasks"
 // files fds are open (v1; dirs name them for errors), all of them even
 // after a failure, so that a thread sent home is home in every hierarchy
-// it can be. A cgroup removed since its file was opened answers ENODEV,
-// reported as ENOENT like a missing directory.
+// it can be.
 func moveThread(fds []int, dirs []string) error {
 	var first error
 	for i, fd := range fds {
 		if _, err := unix.Write(fd, zero); err != nil && first == nil {
-			if err == unix.ENODEV {
-				err = unix.ENOENT
-			}
-			first = fmt.Errorf("cgroup: join %s: %w", dirs[i], err)
+			first = fmt.Errorf("cgroup: return to %s: %w", dirs[i], err)
 		}
 	}
 	return first
