@@ -174,10 +174,12 @@ func TestLaunchKeepsBoundingSet(t *testing.T) {
 	requireRoot(t)
 	tn := newTenant(t, "a.test")
 	tn.child("whoami", "whoami")
-	h, _ := newTestHandler(t, Options{KeepBoundingSet: true})
+	// The child is this test binary: under the race detector it needs more
+	// address space than the default RLIMIT_AS, as in TestLaunchIsolation.
+	h, logs := newTestHandler(t, Options{KeepBoundingSet: true, Limits: Limits{AddressSpace: 4 << 30}})
 	w := get(h, tn.site, "/cgi-bin/whoami")
 	if w.Code != http.StatusOK {
-		t.Fatalf("status %d: %q", w.Code, w.Body)
+		t.Fatalf("status %d: %q; log:\n%s", w.Code, w.Body, logs)
 	}
 	if got := parseKV(w.Body.String())["CapBnd"]; got == "" || got == "0000000000000000" {
 		t.Errorf("CapBnd = %q with KeepBoundingSet, want the server's (non-zero)", got)
