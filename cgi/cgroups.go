@@ -34,7 +34,7 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 	}
 	processes := max(o.TenantProcesses, 0)
 	co := cgroup.Options{Weight: o.CPUWeight, CPUMax: o.TenantCPUMax, Processes: processes, Logger: o.Logger,
-		DemoteAbove: o.TenantCPUDemote, DemoteFor: o.TenantCPUDemoteFor}
+		DemoteAbove: o.TenantCPUDemote, DemoteFor: o.TenantCPUDemoteFor, MemoryMax: o.TenantMemoryMax}
 	var m *cgroup.Manager
 	var err error
 	if o.cgroupLayout != nil {
@@ -50,6 +50,6 @@ func openCgroups(o Options) (*cgroup.Manager, error) {
 		return nil, nil
 	}
 	o.Logger.Info("cgi: per-tenant cgroups on", "cgroups", m.String(), "cpu_weight", o.CPUWeight, "tenant_cpu_max", o.TenantCPUMax,
-		"tenant_cpu_demote", o.TenantCPUDemote, "tenant_processes", processes)
+		"tenant_cpu_demote", o.TenantCPUDemote, "tenant_memory_max", o.TenantMemoryMax, "tenant_processes", processes)
 	return m, nil
 }

@@ -127,6 +127,9 @@ type Options struct {
 	// together, in CPUs (cgroup v2 cpu.max; v1 cpu.cfs_quota_us), over
 	// [cgroup.CPUPeriod]. Zero sets no cap.
 	TenantCPUMax float64
+	// TenantMemoryMax caps the memory all of a tenant's scripts use
+	// together, in bytes (cgroup.Options.MemoryMax). Zero sets no cap.
+	TenantMemoryMax int64
 	// TenantCPUDemote is the CPU use (CPUs, averaged over
 	// cgroup.DemoteWindow) above which a tenant is demoted to idle CPU
 	// priority for TenantCPUDemoteFor (cgroup.Options.DemoteAbove). Zero
@@ -324,6 +327,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.CPUWeight = DefaultCPUWeight
 	case o.CPUWeight < 1 || o.CPUWeight > cgroup.MaxWeight:
 		bad("CPUWeight", "must be in 1..%d, got %d", cgroup.MaxWeight, o.CPUWeight)
+	}
+	if o.TenantMemoryMax < 0 {
+		bad("TenantMemoryMax", "must not be negative, got %d", o.TenantMemoryMax)
 	}
 	if o.TenantCPUDemote < 0 || o.TenantCPUDemoteFor < 0 {
 		bad("TenantCPUDemote", "must not be negative, got %v for %v", o.TenantCPUDemote, o.TenantCPUDemoteFor)

@@ -357,6 +357,9 @@ type CGI struct {
 	// above which a tenant's cgroup is demoted to idle priority; 0 never
 	// demotes (the default).
 	TenantCPUDemote float64 `mapstructure:"tenant_cpu_demote"`
+	// TenantMemoryMax caps the memory of all of a tenant's scripts
+	// together, in bytes (cgroup memory.max); 0 sets no cap (default 2 GiB).
+	TenantMemoryMax int64 `mapstructure:"tenant_memory_max"`
 	// TenantCPUDemoteFor is how long a first demotion lasts (default
 	// 10s); repeated ones last up to 8 times as long.
 	TenantCPUDemoteFor time.Duration `mapstructure:"tenant_cpu_demote_for"`

@@ -511,6 +511,9 @@ func (c CGI) check(ck *checker) {
 	if c.TenantCPUDemote != 0 && (c.TenantCPUDemote < 0.01 || c.TenantCPUDemote > 1024) {
 		ck.bad("cgi.tenant_cpu_demote", c.TenantCPUDemote, "must be 0 (never demote) or in 0.01..1024 CPUs")
 	}
+	if c.TenantMemoryMax != 0 && c.TenantMemoryMax < 16<<20 {
+		ck.bad("cgi.tenant_memory_max", c.TenantMemoryMax, "must be 0 (no cap) or at least 16777216 bytes (16 MiB)")
+	}
 	if c.TenantCPUDemoteFor < time.Second || c.TenantCPUDemoteFor > time.Hour {
 		ck.bad("cgi.tenant_cpu_demote_for", c.TenantCPUDemoteFor, "must be in 1s..1h")
 	}

@@ -153,6 +153,7 @@ func TestValidate(t *testing.T) {
 		{name: "cpu weight zero", mutate: func(c *Config) { c.CGI.CPUWeight = 0 }, wantErr: `cgi.cpu_weight: must be in 1..10000, got 0`},
 		{name: "cpu weight too large", mutate: func(c *Config) { c.CGI.CPUWeight = 10001 }, wantErr: `cgi.cpu_weight: must be in 1..10000, got 10001`},
 		{name: "tenant cpu max too small", mutate: func(c *Config) { c.CGI.TenantCPUMax = 0.001 }, wantErr: `cgi.tenant_cpu_max: must be 0 (no cap) or in 0.01..1024 CPUs, got 0.001`},
+		{name: "tenant memory max tiny", mutate: func(c *Config) { c.CGI.TenantMemoryMax = 4096 }, wantErr: `cgi.tenant_memory_max: must be 0 (no cap) or at least 16777216 bytes (16 MiB), got 4096`},
 		{name: "tenant cpu demote negative", mutate: func(c *Config) { c.CGI.TenantCPUDemote = -1 }, wantErr: `cgi.tenant_cpu_demote: must be 0 (never demote) or in 0.01..1024 CPUs, got -1`},
 		{name: "tenant cpu demote for too short", mutate: func(c *Config) { c.CGI.TenantCPUDemoteFor = time.Millisecond }, wantErr: `cgi.tenant_cpu_demote_for: must be in 1s..1h, got 1ms`},
 		{name: "negative tenant processes", mutate: func(c *Config) { c.CGI.TenantProcesses = -1 }, wantErr: `cgi.tenant_processes: must be at least 0, got -1`},

@@ -33,6 +33,8 @@ type Layout struct {
 	// (where a tenant's CPU time is read), the same directory as CPU when
 	// the two controllers share a mount, as they usually do.
 	CPUAcct string
+	// Memory is the server's own cgroup in the v1 memory hierarchy.
+	Memory string
 }
 
 // mount is one cgroup or cgroup2 line of /proc/self/mountinfo.
@@ -177,6 +179,8 @@ func locate(mountinfo, selfCgroup []byte) (Layout, error) {
 						l.Freezer = dir
 					case c == "cpuacct" && l.CPUAcct == "":
 						l.CPUAcct = dir
+					case c == "memory" && l.Memory == "":
+						l.Memory = dir
 					}
 				}
 			}

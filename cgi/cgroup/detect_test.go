@@ -20,6 +20,7 @@ func TestLocate(t *testing.T) {
 			want: Layout{
 				CPU:     "/sys/fs/cgroup/cpu,cpuacct/system.slice/massvhost.service",
 				CPUAcct: "/sys/fs/cgroup/cpu,cpuacct/system.slice/massvhost.service",
+				Memory:  "/sys/fs/cgroup/memory/system.slice/massvhost.service",
 				Pids:    "/sys/fs/cgroup/pids/system.slice/massvhost.service",
 				Freezer: "/sys/fs/cgroup/freezer",
 			},

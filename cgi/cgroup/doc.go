@@ -31,7 +31,7 @@
 //
 // # What it does not do
 //
-// It sets no memory limit (RLIMIT_AS applies per process), does not use
+// It sets a memory cap only when asked ([Options.MemoryMax]), does not use
 // cgroup.kill (a kernel problem with CLONE_INTO_CGROUP, see kill; sweeps
 // freeze and kill by pid instead), and does not survive a SIGKILL of the
 // server: scripts running then stay in their cgroups, and the empty

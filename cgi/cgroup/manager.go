@@ -59,6 +59,15 @@ type Options struct {
 	// whatever their uid. Zero sets no limit. Ignored without a pids
 	// controller.
 	Processes int64
+	// MemoryMax caps the memory (anonymous, page cache and kernel memory
+	// charged to the cgroup) of all of a tenant's processes together, in
+	// bytes: v2 memory.max, v1 memory.limit_in_bytes. RLIMIT_AS bounds
+	// one process, so a tenant's processes together could take the
+	// machine's memory and wake the global OOM killer, which may pick
+	// anyone; with the cap, the kernel reclaims and, failing that,
+	// OOM-kills within the tenant's cgroup. Zero sets no cap. Needs the
+	// memory controller (v1: the memory hierarchy).
+	MemoryMax int64
 	// DemoteAbove is the CPU use, in CPUs averaged over [DemoteWindow],
 	// above which a tenant is demoted to idle priority for DemoteFor (see
 	// demote.go): its processes then run only on CPU no other tenant
@@ -96,6 +105,7 @@ type Manager struct {
 	pids    int  // index in parents of the pids hierarchy, or -1
 	freezer int  // index in parents of the freezer hierarchy, or -1
 	acct    int  // V1: index in parents of the cpuacct hierarchy, or -1
+	memory  int  // index in parents of the memory hierarchy (0 on V2), or -1
 	cpu     bool // the cpu controller is on for the tenant cgroups
 	// cpuIdle: the kernel has cpu.idle (Linux 5.15), which demotion sets;
 	// without it, demotion lowers the weight to the minimum.
@@ -206,7 +216,10 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, acct: -1, tenants: make(map[string]*tenant)}
+	if opts.MemoryMax < 0 {
+		return nil, fmt.Errorf("cgroup: negative memory limit %d", opts.MemoryMax)
+	}
+	m := &Manager{opts: opts, layout: layout, pids: -1, freezer: -1, acct: -1, memory: -1, tenants: make(map[string]*tenant)}
 	name := "massvhost." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	var err error
 	if layout.Version == V2 {
@@ -220,6 +233,9 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 	}
 	if _, err := os.Stat(filepath.Join(m.parents[0], "cpu.idle")); err == nil {
 		m.cpuIdle = true
+	}
+	if m.opts.MemoryMax > 0 && m.memory < 0 {
+		m.opts.Logger.Warn("cgroup: tenants' memory is not capped: no memory controller for the tenant cgroups", "tenant_memory_max", m.opts.MemoryMax)
 	}
 	if why := m.cannotDemote(); m.opts.DemoteAbove > 0 && why != "" {
 		m.opts.Logger.Warn("cgroup: CPU hogs are not demoted: "+why, "tenant_cpu_demote", m.opts.DemoteAbove)
@@ -346,6 +362,9 @@ func (m *Manager) setupV2(name string) error {
 	if strings.Contains(enable, "pids") {
 		m.pids = 0
 	}
+	if strings.Contains(enable, "memory") {
+		m.memory = 0
+	}
 	return nil
 }
 
@@ -370,10 +389,17 @@ func (m *Manager) setupV1(name string) error {
 	} else if m.layout.CPUAcct != "" && m.layout.CPUAcct != m.layout.CPU {
 		m.removeStale(m.layout.CPUAcct) // left by a server that demoted
 	}
+	// The memory hierarchy only for a cap: each costs a spawn a join.
+	mem := ""
+	if m.opts.MemoryMax > 0 {
+		mem = m.layout.Memory
+	} else if m.layout.Memory != "" && m.layout.Memory != m.layout.CPU {
+		m.removeStale(m.layout.Memory) // left by a server that capped memory
+	}
 	for _, h := range []struct {
 		dir string
 		idx *int
-	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}, {acct, &m.acct}} {
+	}{{m.layout.CPU, nil}, {m.layout.Pids, &m.pids}, {m.layout.Freezer, &m.freezer}, {acct, &m.acct}, {mem, &m.memory}} {
 		if h.dir == "" {
 			continue
 		}
@@ -548,6 +574,13 @@ func (m *Manager) create(t *tenant) error {
 				err = writeFile(filepath.Join(t.dirs[0], "cpu.cfs_quota_us"), strconv.FormatInt(m.quotaUS(), 10))
 			}
 		}
+	}
+	if err == nil && m.memory >= 0 && m.opts.MemoryMax > 0 {
+		file := "memory.max"
+		if m.layout.Version == V1 {
+			file = "memory.limit_in_bytes"
+		}
+		err = writeFile(filepath.Join(t.dirs[m.memory], file), strconv.FormatInt(m.opts.MemoryMax, 10))
 	}
 	if err == nil && m.pids >= 0 && m.opts.Processes > 0 {
 		err = writeFile(filepath.Join(t.dirs[m.pids], "pids.max"), strconv.FormatInt(m.opts.Processes, 10))

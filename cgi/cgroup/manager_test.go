@@ -391,3 +391,45 @@ func TestReadPidsSkipsServer(t *testing.T) {
 		t.Errorf("readPids = %v, %v; want [12345 777]", pids, err)
 	}
 }
+
+// TestMemoryMax: a tenant's process that touches more than the tenant's
+// memory cap is OOM-killed inside its cgroup; one that stays under runs
+// to the end.
+func TestMemoryMax(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("needs python3")
+	}
+	eachLayout(t, Options{MemoryMax: 64 << 20}, func(t *testing.T, m *Manager) {
+		if m.memory < 0 {
+			t.Skip("no memory controller on this hierarchy")
+		}
+		slot, err := m.Enter(context.Background(), "fat.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Leave("fat.test")
+		dir := slot.Dirs[m.memory]
+		limitFile := "memory.max"
+		if m.Version() == V1 {
+			limitFile = "memory.limit_in_bytes"
+		}
+		if got := readTrim(t, filepath.Join(dir, limitFile)); got != strconv.Itoa(64<<20) {
+			t.Errorf("%s = %s, want %d", limitFile, got, 64<<20)
+		}
+		run := func(mib int) error {
+			cmd := exec.Command("python3", "-c", fmt.Sprintf("b = b'x' * (%d << 20); print(len(b))", mib))
+			if err := slot.Spawn(cmd.Start); err != nil {
+				t.Fatal(err)
+			}
+			return cmd.Wait()
+		}
+		if err := run(16); err != nil {
+			t.Errorf("16 MiB under a 64 MiB cap: %v", err)
+		}
+		err = run(256)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("256 MiB under a 64 MiB cap: %v, want killed by SIGKILL (the cgroup's OOM killer)", err)
+		}
+	})
+}

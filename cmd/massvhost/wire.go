@@ -258,6 +258,7 @@ func (st *stack) buildCGI(logger *slog.Logger) error {
 		CPUWeight:          c.CPUWeight,
 		TenantCPUMax:       c.TenantCPUMax,
 		TenantCPUDemote:    c.TenantCPUDemote,
+		TenantMemoryMax:    c.TenantMemoryMax,
 		TenantCPUDemoteFor: c.TenantCPUDemoteFor,
 		TenantProcesses:    tenantProcesses(c.TenantProcesses),
 		NoNewPrivs:         c.NoNewPrivs,

@@ -343,6 +343,60 @@ func TestCPUHogDemoted(t *testing.T) {
 	}
 }
 
+// TestTenantMemoryCap: with cgi.tenant_memory_max, memory hogs whose
+// address-space limits each allow 448 MiB cannot hold more than the
+// tenant's cap together: the kernel OOM-kills inside the tenant's cgroup
+// (the hog's request ends 502), another tenant is served meanwhile, and
+// the server lives on.
+func TestTenantMemoryCap(t *testing.T) {
+	requireRoot(t)
+	w := abuseWorld(t)
+	const limit = 192 << 20
+	p := start(t, w.config(settings{"cgi": {
+		"tenant_memory_max": strconv.Itoa(limit), "limits.address_space": strconv.Itoa(512 << 20), "timeout": "20s",
+	}}))
+	eventually(5*time.Second, func() bool { return strings.Contains(p.Output(), "per-tenant cgroups") })
+	if !strings.Contains(p.Output(), "per-tenant cgroups on") {
+		t.Skip("per-tenant cgroups are off on this machine")
+	}
+	if strings.Contains(p.Output(), "memory is not capped") {
+		t.Skip("no memory controller for the tenant cgroups here")
+	}
+	c := httpClient(p.HTTPAddr, 30*time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var results []string
+	for range 3 {
+		wg.Go(func() {
+			code, body := get(c, "http://a.test/cgi-bin/memhog.cgi")
+			mu.Lock()
+			results = append(results, fmt.Sprintf("%d %s", code, strings.TrimSpace(body)))
+			mu.Unlock()
+		})
+	}
+	if code, body := get(c, "http://b.test/cgi-bin/hello.cgi"); code != http.StatusOK {
+		t.Errorf("b.test hello.cgi while a.test hogs memory: %d %s", code, body)
+	}
+	wg.Wait()
+	t.Logf("three memory hogs under a %d MiB tenant cap: %q", limit>>20, results)
+	killed := 0
+	for _, r := range results {
+		var mib int
+		if _, err := fmt.Sscanf(r, "200 held %d MiB", &mib); err == nil && mib<<20 > limit {
+			t.Errorf("a hog held %d MiB, above the tenant's %d MiB", mib, limit>>20)
+		}
+		if strings.HasPrefix(r, "502") {
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Errorf("no hog was stopped by the tenant's cap: %q", results)
+	}
+	if !p.alive() {
+		t.Fatal("server died")
+	}
+}
+
 // TestConnsPerIPCap is HTTP-05: one client IP cannot hold more than
 // server.max_conns_per_ip connections; the rest are closed at accept,
 // while another client IP is still served.
