@@ -20,7 +20,9 @@ import (
 //   - launcher=test: this test binary as the launcher;
 //   - launcher=massvhost: the full server binary, built here, as the
 //     launcher (cgi.launcher "" without massvhost-cgi-launch beside it);
-//   - launcher=small: cmd/massvhost-cgi-launch, built here.
+//   - launcher=small: cmd/massvhost-cgi-launch, built here;
+//   - launcher=small,memory-cap: the same with a tenant memory cap (the
+//     server's default), which on cgroup v1 the launcher joins itself.
 //
 // Besides ns/op it reports child-cpu-ms/op, the CPU time of the launcher
 // and script processes (getrusage RUSAGE_CHILDREN), and cpu-ms/op, that
@@ -32,11 +34,15 @@ func BenchmarkSpawn(b *testing.B) {
 		name   string
 		direct bool
 		build  string // package built as the launcher; "" = this binary
+		// memoryMax is TenantMemoryMax: on cgroup v1 the launcher then
+		// joins the tenant's memory cgroup itself (-memcg).
+		memoryMax int64
 	}{
 		{name: "direct", direct: true},
 		{name: "launcher=test"},
 		{name: "launcher=massvhost", build: "massvhost/cmd/massvhost"},
 		{name: "launcher=small", build: "massvhost/cmd/massvhost-cgi-launch"},
+		{name: "launcher=small,memory-cap", build: "massvhost/cmd/massvhost-cgi-launch", memoryMax: 2 << 30},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			var launcher string
@@ -45,7 +51,7 @@ func BenchmarkSpawn(b *testing.B) {
 			}
 			tn := newTenant(b, "a.test")
 			tn.install("hello.cgi", "hello.cgi")
-			h, _ := newTestHandler(b, Options{Launcher: launcher})
+			h, _ := newTestHandler(b, Options{Launcher: launcher, TenantMemoryMax: mode.memoryMax})
 			h.directExec = mode.direct
 			r := httptest.NewRequest(http.MethodGet, "/cgi-bin/hello.cgi", nil)
 			var self0, children0 unix.Rusage

@@ -58,6 +58,9 @@ type child struct {
 	stderr *os.File // read end
 	status *os.File // read end of the launcher's status pipe; nil in direct mode
 	stdin  *os.File // write end when the body is fed by copyBody; else nil
+	// cgroupLost: the launcher could not join the tenant's v1 memory
+	// cgroup because it is gone (copied to the script by respond).
+	cgroupLost bool
 
 	exited     chan struct{} // closed when the leader has exited (not yet reaped)
 	stop       chan struct{} // closed when the watcher is no longer needed
@@ -207,6 +210,9 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, site vhost.Site,
 func (h *Handler) launchSpec(s *script) *launch.Spec {
 	spec := &launch.Spec{UID: -1, GID: -1, Dev: s.file.Dev, Ino: s.file.Ino, Name: s.name,
 		NoNewPrivs: h.opts.NoNewPrivs, KeepBoundingSet: h.opts.KeepBoundingSet}
+	if s.cgroup != nil {
+		spec.MemoryCgroup = s.cgroup.MemoryDir()
+	}
 	l := h.opts.Limits
 	add := func(resource int, v int64) {
 		if v > 0 {
@@ -343,6 +349,7 @@ func (c *child) launchFailure() *refusal {
 		return nil
 	}
 	reason := "launcher: " + f.Stage.String()
+	c.cgroupLost = f.Stage == launch.StageCgroup && f.Errno == unix.ENOENT
 	switch {
 	case f.Errno == unix.EAGAIN:
 		// RLIMIT_NPROC reached: the kernel defers the check to execve.

@@ -37,6 +37,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s
 	}
 	var out outcome
 	fail := c.launchFailure()
+	s.cgroupLost = s.cgroupLost || c.cgroupLost
 	if fail == nil && c.endReason() == endNone {
 		br := bufio.NewReaderSize(c, copyBufferBytes)
 		resp, err := parseHeader(br)

@@ -100,13 +100,17 @@ type Manager struct {
 	// where a spawning thread returns once it has created a run's first
 	// process in a tenant's cgroup (see Slot.Spawn); homeTasks are their
 	// "tasks" files, open for writing until Close.
-	homes     []string
+	homes []string
+	// joins are the indices in parents of the hierarchies a spawning
+	// thread joins (V1): all but memory (see Slot.MemoryDir);
+	// homeTasks are the "tasks" files of their homes, open until Close.
+	joins     []int
 	homeTasks []int
-	pids    int  // index in parents of the pids hierarchy, or -1
-	freezer int  // index in parents of the freezer hierarchy, or -1
-	acct    int  // V1: index in parents of the cpuacct hierarchy, or -1
-	memory  int  // index in parents of the memory hierarchy (0 on V2), or -1
-	cpu     bool // the cpu controller is on for the tenant cgroups
+	pids      int  // index in parents of the pids hierarchy, or -1
+	freezer   int  // index in parents of the freezer hierarchy, or -1
+	acct      int  // V1: index in parents of the cpuacct hierarchy, or -1
+	memory    int  // index in parents of the memory hierarchy (0 on V2), or -1
+	cpu       bool // the cpu controller is on for the tenant cgroups
 	// cpuIdle: the kernel has cpu.idle (Linux 5.15), which demotion sets;
 	// without it, demotion lowers the weight to the minimum.
 	cpuIdle bool
@@ -242,7 +246,14 @@ func NewWithLayout(opts Options, layout Layout) (*Manager, error) {
 		m.opts.DemoteAbove = 0
 	}
 	if layout.Version == V1 {
-		if m.homeTasks, err = openTasks(m.homes); err != nil {
+		var homes []string
+		for i := range m.parents {
+			if i != m.memory {
+				m.joins = append(m.joins, i)
+				homes = append(homes, m.homes[i])
+			}
+		}
+		if m.homeTasks, err = openTasks(homes); err != nil {
 			m.removeParents()
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -492,7 +503,20 @@ type Slot struct {
 	// creates the run's first process from a thread that has joined them.
 	// Shared and read-only.
 	Dirs []string
-	m *Manager // V1: for the server's own cgroups (Manager.homeTasks)
+	m    *Manager // V1: for the server's own cgroups (Manager.homeTasks)
+}
+
+// MemoryDir is the tenant's cgroup v1 memory directory, which the run's
+// first process must join itself (the launcher's -memcg), or "" when there
+// is none (no memory cap, or cgroup v2, where the clone places it). A
+// server thread does not join it for the fork as it joins the others: a
+// v1 memory cgroup's OOM killer considers every task in it, and would
+// weigh the server's whole address space for that thread.
+func (s Slot) MemoryDir() string {
+	if s.m == nil || s.m.layout.Version != V1 || s.m.memory < 0 {
+		return ""
+	}
+	return s.Dirs[s.m.memory]
 }
 
 // Enter counts one run of tenant's scripts and returns where the run's

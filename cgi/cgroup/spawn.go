@@ -41,11 +41,11 @@ func (s Slot) Spawn(start func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		err := joinThread(s.Dirs)
+		err := joinThread(s.Dirs, s.m.joins)
 		if err == nil {
 			err = start()
 		}
-		if moveThread(s.m.homeTasks, s.m.homes) == nil {
+		if moveThread(s.m.homeTasks, s.m.homes, s.m.joins) == nil {
 			runtime.UnlockOSThread()
 		}
 		done <- err
@@ -53,11 +53,12 @@ func (s Slot) Spawn(start func() error) error {
 	return <-done
 }
 
-// joinThread moves the calling thread into the v1 cgroups dirs, opening
-// each "tasks" file for the write (holding them open would cost every
-// recently active tenant a descriptor per hierarchy).
-func joinThread(dirs []string) error {
-	for _, d := range dirs {
+// joinThread moves the calling thread into the v1 cgroups dirs[i] for i
+// in joins, opening each "tasks" file for the write (holding them open
+// would cost every recently active tenant a descriptor per hierarchy).
+func joinThread(dirs []string, joins []int) error {
+	for _, i := range joins {
+		d := dirs[i]
 		fd, err := unix.Open(d+"/tasks", unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			_, err = unix.Write(fd, zero)
@@ -77,14 +78,14 @@ func joinThread(dirs []string) error {
 var zero = []byte{'0'}
 
 // moveThread moves the calling thread into the cgroups whose "tasks"
-// files fds are open (v1; dirs name them for errors), all of them even
-// after a failure, so that a thread sent home is home in every hierarchy
-// it can be.
-func moveThread(fds []int, dirs []string) error {
+// files fds are open (v1; fds[k] is that of dirs[joins[k]]), all of them
+// even after a failure, so that a thread sent home is home in every
+// hierarchy it can be.
+func moveThread(fds []int, dirs []string, joins []int) error {
 	var first error
-	for i, fd := range fds {
+	for k, fd := range fds {
 		if _, err := unix.Write(fd, zero); err != nil && first == nil {
-			first = fmt.Errorf("cgroup: return to %s: %w", dirs[i], err)
+			first = fmt.Errorf("cgroup: return to %s: %w", dirs[joins[k]], err)
 		}
 	}
 	return first

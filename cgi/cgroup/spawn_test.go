@@ -3,9 +3,11 @@ package cgroup
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -80,6 +82,52 @@ func BenchmarkPlaceV1(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestSpawnThreadSkipsMemory: while start runs, the spawning thread is in
+// the tenant's cgroups but for the v1 memory one (whose OOM killer would
+// weigh the server's address space), which the run joins itself
+// (Slot.MemoryDir, the launcher's -memcg).
+func TestSpawnThreadSkipsMemory(t *testing.T) {
+	eachLayout(t, Options{MemoryMax: 256 << 20}, func(t *testing.T, m *Manager) {
+		slot, err := m.Enter(context.Background(), "mem.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Leave("mem.test")
+		if slot.MemoryDir() == "" {
+			t.Skip("no v1 memory hierarchy: nothing for the thread to avoid")
+		}
+		var during string
+		err = slot.Spawn(func() error {
+			b, err := os.ReadFile("/proc/thread-self/cgroup")
+			during = string(b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "ID:CONTROLLERS:PATH" lines: in the tenant's cgroup of a
+		// hierarchy when its directory ends with PATH.
+		in := map[string]bool{}
+		for line := range strings.SplitSeq(strings.TrimSpace(during), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 || parts[2] == "/" {
+				continue
+			}
+			for c := range strings.SplitSeq(parts[1], ",") {
+				switch c {
+				case "cpu":
+					in[c] = strings.HasSuffix(slot.Dirs[0], parts[2])
+				case "memory":
+					in[c] = strings.HasSuffix(slot.MemoryDir(), parts[2])
+				}
+			}
+		}
+		if !in["cpu"] || in["memory"] {
+			t.Errorf("spawning thread in the tenant's cpu cgroup: %v, memory cgroup: %v (want true, false):\n%s", in["cpu"], in["memory"], during)
+		}
+	})
 }
 
 // TestProcessLimitAtBirth: a tenant at its pids.max cannot start another

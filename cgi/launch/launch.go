@@ -14,12 +14,17 @@
 //
 // Arguments (after the Command word):
 //
-//	[-uid=U -gid=G] [-no-new-privs=1] [-keep-bset=1] [-nproc=N]
+//	[-uid=U -gid=G] [-memcg=DIR] [-no-new-privs=1] [-keep-bset=1] [-nproc=N]
 //	[-cpu=SECONDS] [-as=BYTES] [-nofile=N] [-fsize=BYTES] -file=DEV:INO
 //	-- NAME
 //
-// The launcher does not place itself in a cgroup: the server creates it
-// inside its tenant's cgroup (package massvhost/cgi/cgroup, Slot.Spawn).
+// The server creates the launcher inside its tenant's cgroups (package
+// massvhost/cgi/cgroup, Slot.Spawn), but for one: -memcg names the
+// tenant's cgroup v1 memory directory (absolute and clean), which the
+// launcher joins first, while still the server's user, by writing "0" to
+// DIR/cgroup.procs. A server thread must not sit in a tenant's v1 memory
+// cgroup even for the time of a fork: the cgroup's OOM killer considers
+// every task in it and would weigh the server's whole address space.
 // -no-new-privs=1 sets PR_SET_NO_NEW_PRIVS before the exec. With an
 // identity switch the capability bounding set is emptied before the uid
 // changes, unless -keep-bset=1.
@@ -38,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,8 +63,8 @@ const (
 // Stage is the step at which a launch failed.
 type Stage byte
 
-// Stages, in the order Main runs them. Their numbers are the status
-// record's; 7 was a cgroup join the launcher no longer does.
+// Stages, in the order Main runs them (but for StageCgroup, which runs
+// first). Their numbers are the status record's.
 const (
 	StageArgs     Stage = 1 + iota // bad arguments or caller
 	StageLimits                    // setrlimit
@@ -66,11 +72,14 @@ const (
 	StageDir                       // fchdir to the script's directory
 	StageScript                    // the script is missing, or not the file that was checked (ESTALE)
 	StageExec                      // execve
+	// StageCgroup: joining the -memcg cgroup (write to DIR/cgroup.procs).
+	StageCgroup
 )
 
 var stageNames = [...]string{
 	StageArgs: "arguments", StageLimits: "setrlimit", StageIdentity: "identity",
 	StageDir: "chdir", StageScript: "script check", StageExec: "exec",
+	StageCgroup: "cgroup",
 }
 
 func (s Stage) String() string {
@@ -126,6 +135,9 @@ type Spec struct {
 	// file-capability program the script runs gets no capability: at most
 	// uid 0 without privileges, rather than root.
 	KeepBoundingSet bool
+	// MemoryCgroup is the tenant's cgroup v1 memory directory, which the
+	// launcher joins before anything else; "" for none.
+	MemoryCgroup string
 }
 
 // Limit is one resource limit, set as both soft and hard limit.
@@ -151,6 +163,9 @@ func (s *Spec) Args() []string {
 	a := make([]string, 0, 12)
 	if s.UID >= 0 {
 		a = append(a, "-uid="+strconv.Itoa(s.UID), "-gid="+strconv.Itoa(s.GID))
+	}
+	if s.MemoryCgroup != "" {
+		a = append(a, "-memcg="+s.MemoryCgroup)
 	}
 	if s.NoNewPrivs {
 		a = append(a, "-no-new-privs=1")
@@ -212,6 +227,11 @@ func Parse(args []string) (*Spec, error) {
 				return nil, fmt.Errorf("bad file identity %q", v)
 			}
 			s.Dev, s.Ino = d, i
+		case "memcg":
+			if len(v) < 2 || v[0] != '/' || path.Clean(v) != v || strings.ContainsRune(v, 0) {
+				return nil, fmt.Errorf("bad cgroup directory %q", v)
+			}
+			s.MemoryCgroup = v
 		case "no-new-privs", "keep-bset":
 			if v != "1" {
 				return nil, fmt.Errorf("bad argument %q", a)

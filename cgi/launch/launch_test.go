@@ -42,12 +42,13 @@ func TestArgsRoundTrip(t *testing.T) {
 			t.Errorf("limit %d: %+v, want %+v", i, l, spec.Limits[i])
 		}
 	}
-	nnp := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true, KeepBoundingSet: true}
-	wantNNP := "-uid=20001 -gid=20002 -no-new-privs=1 -keep-bset=1 -file=1:2 -- x.cgi"
+	nnp := &Spec{UID: 20001, GID: 20002, Dev: 1, Ino: 2, Name: "x.cgi", NoNewPrivs: true, KeepBoundingSet: true,
+		MemoryCgroup: "/sys/fs/cgroup/memory/m/t-a.test"}
+	wantNNP := "-uid=20001 -gid=20002 -memcg=/sys/fs/cgroup/memory/m/t-a.test -no-new-privs=1 -keep-bset=1 -file=1:2 -- x.cgi"
 	if got := strings.Join(nnp.Args(), " "); got != wantNNP {
 		t.Fatalf("Args() = %q, want %q", got, wantNNP)
 	}
-	if back, err := Parse(nnp.Args()); err != nil || !back.NoNewPrivs || !back.KeepBoundingSet {
+	if back, err := Parse(nnp.Args()); err != nil || !back.NoNewPrivs || !back.KeepBoundingSet || back.MemoryCgroup != nnp.MemoryCgroup {
 		t.Fatalf("with no_new_privs: %+v, %v", back, err)
 	}
 	noID := &Spec{UID: -1, GID: -1, Dev: 1, Ino: 2, Name: "--"}
@@ -77,6 +78,12 @@ func TestParseRejects(t *testing.T) {
 		{"-bogus=1", "-file=1:2", "--", "x"},
 		{"-cgroup=/a", "-file=1:2", "--", "x"}, // no longer a flag: the server places the launcher
 		{"-keep-bset=0", "-file=1:2", "--", "x"},
+		{"-memcg=", "-file=1:2", "--", "x"},
+		{"-memcg=relative/dir", "-file=1:2", "--", "x"},
+		{"-memcg=/", "-file=1:2", "--", "x"},
+		{"-memcg=/a/../b", "-file=1:2", "--", "x"},
+		{"-memcg=/a\x00b", "-file=1:2", "--", "x"},
+		{"-memcg=/a", "-memcg=/b", "-file=1:2", "--", "x"},
 		{"file=1:2", "--", "x"},
 		{"-file", "--", "x"},
 		{"-no-new-privs=0", "-file=1:2", "--", "x"},
@@ -119,6 +126,28 @@ func TestMainRefusesMisuse(t *testing.T) {
 		if !strings.Contains(string(out), "massvhost cgi-launch: arguments") {
 			t.Errorf("%q: stderr %q lacks the reason", args, out)
 		}
+	}
+}
+
+// A memory cgroup that cannot be joined fails the launch at StageCgroup,
+// before anything else, with the errno the server maps to "cgroup lost".
+func TestMainCgroupJoinFails(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	cmd := exec.Command(self, Command, "-uid=20001", "-gid=20001", "-memcg="+t.TempDir()+"/missing", "-file=1:2", "--", "true")
+	cmd.ExtraFiles = []*os.File{wr}
+	cmd.Run()
+	wr.Close()
+	f, err := ReadStatus(rd)
+	if err != nil || f == nil || f.Stage != StageCgroup || f.Errno != unix.ENOENT {
+		t.Errorf("status %v, %v; want a cgroup-stage ENOENT", f, err)
 	}
 }
 

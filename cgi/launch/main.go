@@ -20,7 +20,8 @@ import (
 //		os.Exit(launch.Main(os.Args[2:]))
 //	}
 //
-// In this order it: sets RLIMIT_NPROC (before the uid changes, so that the
+// In this order it: joins the -memcg cgroup (as the server's user, which
+// may write cgroup.procs); sets RLIMIT_NPROC (before the uid changes, so that the
 // kernel's set_user check counts against it); when -uid/-gid are given,
 // empties the capability bounding set (unless -keep-bset=1), clears the
 // supplementary groups, sets real, effective and saved gid and
@@ -53,6 +54,11 @@ func Main(args []string) int {
 	case !root && spec.UID >= 0 && (spec.UID != unix.Getuid() || spec.GID != unix.Getgid()):
 		return failed(StageArgs, unix.EPERM, "changing identity needs root")
 	}
+	if spec.MemoryCgroup != "" {
+		if errno := joinCgroup(spec.MemoryCgroup); errno != 0 {
+			return failed(StageCgroup, errno, "")
+		}
+	}
 	t := &tail{noNewPrivs: spec.NoNewPrivs, switchID: root, dropBset: root && !spec.KeepBoundingSet, uid: uintptr(spec.UID), gid: uintptr(spec.GID), dev: spec.Dev, ino: spec.Ino}
 	for _, l := range spec.Limits {
 		lim := unix.Rlimit{Cur: l.Value, Max: l.Value}
@@ -81,6 +87,22 @@ func Main(args []string) int {
 	}
 	stage, errno := t.run()
 	return failed(stage, errno, "")
+}
+
+// joinCgroup moves this process (all its threads) into the cgroup dir.
+func joinCgroup(dir string) unix.Errno {
+	fd, err := unix.Open(dir+"/cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, err = unix.Write(fd, []byte{'0'})
+		unix.Close(fd)
+	}
+	if err == nil {
+		return 0
+	}
+	if errno, ok := err.(unix.Errno); ok {
+		return errno
+	}
+	return unix.EIO
 }
 
 // failed reports a failed launch on the status pipe and on stderr
