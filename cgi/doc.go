@@ -79,11 +79,13 @@
 // writable), package massvhost/cgi/cgroup gives each tenant a cgroup of its
 // own, created on the tenant's first script and removed after a minute
 // idle, with a CPU weight (equal for all tenants, so contended CPU is
-// shared per tenant, not per process) and a pids.max that also fences
-// tenants sharing a uid. On cgroup v2 the run's first process is created
-// in it (clone3 with CLONE_INTO_CGROUP); on v1 it is forked from a server
-// thread that has joined the tenant's cgroups for that one fork (and
-// then goes home; see cgroup.Slot.Spawn). Either
+// shared per tenant, not per process), a pids.max that also fences
+// tenants sharing a uid, and a memory cap for all of the tenant's
+// processes together ([Options.TenantMemoryMax]). On cgroup v2 the run's
+// first process is created in it (clone3 with CLONE_INTO_CGROUP); on v1 it
+// is forked from a server thread that has joined the tenant's cgroups for
+// that one fork (and then goes home; see cgroup.Slot.Spawn), but for the
+// memory cgroup, which the launcher joins itself. Either
 // way the script and everything it forks are in it from the first
 // instruction; a failed placement answers 500. Once none of a tenant's
 // scripts runs, whatever is still in its cgroup escaped its request
@@ -135,7 +137,8 @@
 // then SIGKILL, and a finished run's leftovers are killed too, and with
 // cgroups whatever left the group once the tenant has no script running);
 // take more than its weight of contended CPU (with cgroups); exceed its
-// CPU seconds, address space, open files or file size; dump core; hold a
+// CPU seconds, address space, open files or file size, or its memory cap
+// (with cgroups: the kernel OOM-kills within the tenant); dump core; hold a
 // response open after it exits; run more than max_per_tenant scripts at
 // once; flood the server's log or memory through stderr or its header.
 //
