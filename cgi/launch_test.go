@@ -62,6 +62,7 @@ func TestLaunchIsolation(t *testing.T) {
 		}
 	}
 	check("umask", "022")
+	check("oom_score_adj", "500")
 	check("cwd", tn.site.CGIBin)
 	check("SigIgn", "0000000000000000")
 	check("SigBlk", "0000000000000000")

@@ -129,6 +129,9 @@ func runTestChild(mode string) int {
 				}
 			}
 		}
+		if adj, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+			fmt.Fprintf(out, "oom_score_adj=%s\n", strings.TrimSpace(string(adj)))
+		}
 		umask := unix.Umask(0)
 		fmt.Fprintf(out, "umask=%03o\n", umask)
 		cwd, _ := os.Getwd()

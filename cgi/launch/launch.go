@@ -60,6 +60,14 @@ const (
 	DirFD    = 4 // the script's directory
 )
 
+// ScriptOOMScoreAdj is the oom_score_adj every script runs with: above
+// the server's and a system service's usual 0, so that under global
+// memory pressure the kernel's OOM killer takes a tenant's script first.
+const ScriptOOMScoreAdj = 500
+
+// scriptOOMScoreAdj is ScriptOOMScoreAdj as written to oom_score_adj.
+var scriptOOMScoreAdj = []byte(strconv.Itoa(ScriptOOMScoreAdj))
+
 // Stage is the step at which a launch failed.
 type Stage byte
 

@@ -29,7 +29,8 @@ import (
 // be regained (as root the identity flags are mandatory: a script never runs
 // as root); fchdirs to DirFD; verifies that NAME there is still the regular
 // file DEV:INO that the server checked; sets umask 022; marks every
-// descriptor from 3 up close-on-exec; with -no-new-privs, sets
+// descriptor from 3 up close-on-exec; sets oom_score_adj to
+// ScriptOOMScoreAdj; with -no-new-privs, sets
 // PR_SET_NO_NEW_PRIVS; resets every signal to its default
 // action and unblocks them all; sets the remaining limits and
 // RLIMIT_CORE=0; and finally execve("./NAME", [NAME], environ).
@@ -73,6 +74,9 @@ func Main(args []string) int {
 		}
 	}
 	t.limits = append(t.limits, tailLimit{unix.RLIMIT_CORE, unix.Rlimit{}})
+	if t.oomPath, err = unix.BytePtrFromString("/proc/self/oom_score_adj"); err != nil {
+		return failed(StageArgs, unix.EINVAL, err.Error())
+	}
 	if t.name, err = unix.BytePtrFromString(spec.Name); err == nil {
 		t.path, err = unix.BytePtrFromString("./" + spec.Name)
 	}

@@ -18,6 +18,7 @@ type tail struct {
 	limits     []tailLimit
 	dev, ino   uint64
 	name, path *byte
+	oomPath    *byte // /proc/self/oom_score_adj
 	argv, envv []*byte
 
 	// scratch space for the system calls' results
@@ -50,6 +51,18 @@ func (t *tail) run() (Stage, unix.Errno) {
 		if e := raw6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NPROC, uintptr(unsafe.Pointer(&t.nproc)), 0, 0, 0); e != 0 {
 			return StageLimits, e
 		}
+	}
+	// Under global memory pressure the kernel's OOM killer should take a
+	// tenant's script before the server or a system service: scripts run
+	// with oom_score_adj ScriptOOMScoreAdj, whatever the server's (as root;
+	// a server without root can only raise it). Before the identity
+	// switch, which makes the
+	// process undumpable and its /proc files root's. Best effort: without
+	// /proc it stays as is.
+	atFDCWD := unix.AT_FDCWD // a variable: the constant is negative
+	if fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(t.oomPath)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0); e == 0 {
+		raw(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&scriptOOMScoreAdj[0])), uintptr(len(scriptOOMScoreAdj)))
+		raw(unix.SYS_CLOSE, fd, 0, 0)
 	}
 	if t.dropBset {
 		// Every capability the kernel knows: PR_CAPBSET_DROP answers
