@@ -98,8 +98,7 @@ type Manager struct {
 	parents []string
 	// homes are the server's own cgroups, parallel to parents (V1 only):
 	// where a spawning thread returns once it has created a run's first
-	// process in a tenant's cgroup (see Slot.Spawn); homeTasks are their
-	// "tasks" files, open for writing until Close.
+	// process in a tenant's cgroup (see Slot.Spawn).
 	homes []string
 	// joins are the indices in parents of the hierarchies a spawning
 	// thread joins (V1): all but memory (see Slot.MemoryDir);

@@ -16,7 +16,8 @@ import (
 // the cgroups of the thread that forks it, and a thread can move alone:
 // writing "0" to a v1 "tasks" file moves the calling thread. So Spawn runs
 // start on a goroutine locked to its thread, moves that thread into the
-// tenant's cgroups, and moves it back to the server's own before the
+// tenant's cgroups (all but the memory one: see [Slot.MemoryDir]), and
+// moves it back to the server's own before the
 // thread is given back to the Go runtime. A thread that cannot move back
 // is not given back: it ends with its goroutine, so no server thread is
 // left in a tenant's cgroup to be charged, frozen or swept.
