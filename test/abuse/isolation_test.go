@@ -299,7 +299,7 @@ func TestIsolationUnderAbuse(t *testing.T) {
 func TestCPUHogDemoted(t *testing.T) {
 	requireRoot(t)
 	w := abuseWorld(t)
-	p := start(t, w.config(settings{"cgi": {"tenant_cpu_demote": "0.5", "tenant_cpu_demote_for": "1s", "timeout": "20s"}}))
+	p := start(t, w.config(settings{"cgi": {"tenant_cpu_demote": "0.25", "tenant_cpu_demote_for": "1s", "timeout": "20s"}}))
 	eventually(5*time.Second, func() bool { return strings.Contains(p.Output(), "per-tenant cgroups") })
 	if !strings.Contains(p.Output(), "per-tenant cgroups on") {
 		t.Skip("per-tenant cgroups are off on this machine: nothing to demote with")
