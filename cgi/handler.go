@@ -45,7 +45,7 @@ type Handler struct {
 	// spawn benchmark sets it, to measure what the launcher costs.
 	directExec bool
 
-	spawned, timeouts, killed, rejectedCap, failedChecks, badResponses, stderrDropped atomic.Uint64
+	spawned, timeouts, killed, rejectedCap, failedChecks, badResponses, stderrDropped, oomKills atomic.Uint64
 	running                                                                           atomic.Int64
 
 	closeMu  sync.Mutex
@@ -64,6 +64,7 @@ type Stats struct {
 	BadResponses  uint64 // runs answered 502: no, malformed or invalid headers, failed exec
 	StderrDropped uint64 // stderr lines the default error log dropped (rate limit)
 	Escaped       uint64 // processes killed in a tenant's cgroup after its scripts ended
+	OOMKills      uint64 // runs whose script the kernel killed at its tenant's memory cap
 	Demotions     uint64 // tenants demoted to idle CPU priority (cgroup.Options.DemoteAbove)
 	Demoted       int64  // tenants demoted now
 }
@@ -125,6 +126,7 @@ func (h *Handler) Stats() Stats {
 		BadResponses:  h.badResponses.Load(),
 		StderrDropped: h.stderrDropped.Load(),
 		Escaped:       h.cgroups.Escapees(),
+		OOMKills:      h.oomKills.Load(),
 		Demotions:     demotions,
 		Demoted:       demoted,
 	}

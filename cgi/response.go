@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"syscall"
 
 	"massvhost/vhost"
 )
@@ -68,6 +70,14 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s
 		grace = h.opts.KillGrace
 	}
 	state := c.finish(grace)
+	exit := slog.String("exit", state.String())
+	if (why == endNone || why == endAborted) && s.cgroup != nil && killedBySIGKILL(state) && s.cgroup.OOMKilled() {
+		// The kernel's kill, not a timeout's or a shutdown's: the tenant's
+		// memory cap was reached (its output then ended without a valid
+		// header, which may have aborted the run first).
+		h.oomKills.Add(1)
+		exit = slog.String("exit", state.String()+" (out of memory: the tenant's cgi.tenant_memory_max)")
+	}
 	switch why {
 	case endNone:
 	case endTimeout:
@@ -76,7 +86,6 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s
 	default:
 		h.killed.Add(1)
 	}
-	exit := slog.String("exit", state.String())
 	switch {
 	case fail != nil:
 		if fail.status == http.StatusBadGateway {
@@ -97,6 +106,12 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, site vhost.Site, s
 		h.log(r, site, slog.LevelDebug, "cgi script exited", nil, exit)
 	}
 	return out
+}
+
+// killedBySIGKILL reports whether the process died of SIGKILL.
+func killedBySIGKILL(state *os.ProcessState) bool {
+	ws, ok := state.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 func abortReason(why endReason) string {

@@ -159,6 +159,9 @@ type tenant struct {
 	demotedUntil time.Time
 	strikes      uint // demotions since the tenant became known
 	demoted      atomic.Bool
+
+	// oomKills is the cgroup's OOM-kill count last reported (OOMKilled).
+	oomKills atomic.Uint64
 }
 
 // New finds the server's cgroups, creates the directory that will hold the
@@ -502,7 +505,8 @@ type Slot struct {
 	// creates the run's first process from a thread that has joined them.
 	// Shared and read-only.
 	Dirs []string
-	m    *Manager // V1: for the server's own cgroups (Manager.homeTasks)
+	m    *Manager // for the server's own cgroups (V1: Manager.homeTasks), options
+	t    *tenant
 }
 
 // MemoryDir is the tenant's cgroup v1 memory directory, which the run's
@@ -571,7 +575,7 @@ func (m *Manager) Enter(ctx context.Context, tenantName string) (Slot, error) {
 
 // slot is where a run of t goes; t is ready.
 func (t *tenant) slot(m *Manager) Slot {
-	return Slot{FD: t.fd, Dirs: t.dirs, m: m}
+	return Slot{FD: t.fd, Dirs: t.dirs, m: m, t: t}
 }
 
 // create makes t's directories and sets their weight and process limit.
@@ -616,6 +620,7 @@ func (m *Manager) create(t *tenant) error {
 	}
 	// A new cgroup starts at the normal priority; strikes are kept.
 	t.cpuAt = time.Time{}
+	t.oomKills.Store(0)
 	if t.demoted.Swap(false) {
 		m.demotedNow.Add(-1)
 	}

@@ -432,10 +432,19 @@ func TestMemoryMax(t *testing.T) {
 		if err := run(16); err != nil {
 			t.Errorf("16 MiB under a 64 MiB cap: %v", err)
 		}
+		if slot.OOMKilled() {
+			t.Error("OOMKilled before any OOM kill")
+		}
 		err = run(256)
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Errorf("256 MiB under a 64 MiB cap: %v, want killed by SIGKILL (the cgroup's OOM killer)", err)
+		}
+		if !slot.OOMKilled() {
+			t.Error("OOMKilled = false after the cgroup's OOM kill")
+		}
+		if slot.OOMKilled() {
+			t.Error("OOMKilled = true twice for one OOM kill")
 		}
 	})
 }

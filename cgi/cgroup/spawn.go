@@ -2,7 +2,11 @@ package cgroup
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,4 +94,42 @@ func moveThread(fds []int, dirs []string, joins []int) error {
 		}
 	}
 	return first
+}
+
+// OOMKilled reports whether the kernel's OOM killer has killed a process
+// in the tenant's cgroup (its memory cap reached) since the cgroup was
+// created or since the last call that said so. It reads one file (v2
+// memory.events, v1 memory.oom_control): call it only for a run whose
+// process died of a SIGKILL the server did not send, to tell the tenant
+// and the operator why.
+func (s Slot) OOMKilled() bool {
+	if s.m == nil || s.t == nil || s.m.memory < 0 || s.m.opts.MemoryMax <= 0 {
+		return false
+	}
+	file := "memory.events"
+	if s.m.layout.Version == V1 {
+		file = "memory.oom_control"
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dirs[s.m.memory], file))
+	if err != nil {
+		return false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return false
+			}
+			for {
+				seen := s.t.oomKills.Load()
+				if n <= seen {
+					return false
+				}
+				if s.t.oomKills.CompareAndSwap(seen, n) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

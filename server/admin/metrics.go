@@ -53,6 +53,7 @@ var (
 	dCGIRejected  = desc("cgi_rejected_total", "CGI requests refused before spawning, by reason (cap: 503 from a concurrency cap; check: 403 from the suEXEC-style checks).", "reason")
 	dCGIBad       = desc("cgi_bad_responses_total", "CGI runs answered 502: no, malformed or invalid headers, or a failed exec.")
 	dCGIEscaped   = desc("cgi_escaped_killed_total", "Processes killed in a tenant's cgroup after all its scripts had ended (escaped with setsid or daemonized).")
+	dCGIOOMKills  = desc("cgi_oom_kills_total", "CGI runs whose script the kernel killed at its tenant's memory cap (cgi.tenant_memory_max).")
 	dCGIDemotions = desc("cgi_tenant_demotions_total", "Tenants demoted to idle CPU priority for keeping more than cgi.tenant_cpu_demote CPUs busy.")
 	dCGIDemoted   = desc("cgi_tenants_demoted", "Tenants at idle CPU priority now.")
 	dCGIStderr    = desc("cgi_stderr_dropped_total", "CGI stderr lines dropped by the error log's rate limit.")
@@ -80,7 +81,7 @@ var allDescs = []*prometheus.Desc{
 	dBuildInfo, dUptime, dRequests, dInFlight, dPanics, dConnsRefused, dLogDropped, dLogErrors, dTenantLogErr,
 	dHellos, dHandshakes, dTLSFailures, dTLSErrors, dCacheHits, dCacheMisses, dNegHits, dEvictions, dEntries,
 	dNegEntries, dLoads, dInvalidNames, dRateLimited, dClientLimited, dIssued, dExpired, dInvalidation,
-	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIDemotions, dCGIDemoted, dCGIStderr, dCGIHeader,
+	dCGISpawned, dCGIRunning, dCGIInFlight, dCGITimeouts, dCGIKilled, dCGIRejected, dCGIBad, dCGIEscaped, dCGIOOMKills, dCGIDemotions, dCGIDemoted, dCGIStderr, dCGIHeader,
 	dACMEOrders, dACMEIssued, dACMEFailed, dACMECALimited, dACMERefused, dACMEWaited, dACMELockWaits, dACMEFromStore, dACMEJobs,
 	dRedisPool, dRedisPoolOps, dRedisBreaker, dReloads, dLoaded,
 }
@@ -168,6 +169,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dCGITimeouts, cs.Timeouts)
 		counter(dCGIKilled, cs.Killed)
 		counter(dCGIEscaped, cs.Escaped)
+		counter(dCGIOOMKills, cs.OOMKills)
 		counter(dCGIDemotions, cs.Demotions)
 		gauge(dCGIDemoted, float64(cs.Demoted))
 		counter(dCGIRejected, cs.RejectedCap, "cap")

@@ -392,6 +392,20 @@ func TestTenantMemoryCap(t *testing.T) {
 	if killed == 0 {
 		t.Errorf("no hog was stopped by the tenant's cap: %q", results)
 	}
+	// The operator and the tenant are told why.
+	// (Kills close together can be told as one: the count is at least 1.)
+	if v := p.metric("massvhost_cgi_oom_kills_total"); v < 1 {
+		t.Errorf("massvhost_cgi_oom_kills_total = %v after %d hogs killed at the cap", v, killed)
+	}
+	for line := range strings.SplitSeq(p.Output(), "\n") {
+		if strings.Contains(line, "out of memory") {
+			t.Logf("server: %s", line)
+			break
+		}
+	}
+	if !strings.Contains(p.Output(), "out of memory: the tenant's cgi.tenant_memory_max") {
+		t.Error("the log does not say the script was killed at the tenant's memory cap")
+	}
 	if !p.alive() {
 		t.Fatal("server died")
 	}
