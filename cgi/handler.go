@@ -46,7 +46,7 @@ type Handler struct {
 	directExec bool
 
 	spawned, timeouts, killed, rejectedCap, failedChecks, badResponses, stderrDropped, oomKills atomic.Uint64
-	running                                                                           atomic.Int64
+	running                                                                                     atomic.Int64
 
 	closeMu  sync.Mutex
 	closed   bool           // guarded by closeMu
