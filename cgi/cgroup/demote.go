@@ -1,12 +1,12 @@
 package cgroup
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -140,18 +140,8 @@ func (m *Manager) checkTenant(name string, t *tenant, now time.Time) {
 // created: usage_usec of cpu.stat on v2, cpuacct.usage (ns) on v1.
 func (m *Manager) cpuUsage(t *tenant) (time.Duration, error) {
 	if m.layout.Version == V2 {
-		b, err := os.ReadFile(filepath.Join(t.dirs[0], "cpu.stat"))
-		if err != nil {
-			return 0, err
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("usage_usec ")); ok {
-				us, err := strconv.ParseInt(string(v), 10, 64)
-				return time.Duration(us) * time.Microsecond, err
-			}
-		}
-		return 0, errors.New("cgroup: no usage_usec in cpu.stat")
+		us, err := readKeyed(filepath.Join(t.dirs[0], "cpu.stat"), "usage_usec")
+		return time.Duration(us) * time.Microsecond, err
 	}
 	b, err := os.ReadFile(filepath.Join(t.dirs[m.acct], "cpuacct.usage"))
 	if err != nil {
@@ -178,12 +168,27 @@ func (m *Manager) setIdle(t *tenant, idle bool) error {
 		}
 		return writeFile(filepath.Join(dir, "cpu.weight"), strconv.Itoa(w))
 	default:
-		shares := max(2, m.opts.Weight*1024/100)
+		shares := m.shares()
 		if idle {
 			shares = 2
 		}
 		return writeFile(filepath.Join(dir, "cpu.shares"), strconv.Itoa(shares))
 	}
+}
+
+// readKeyed reads the value of key from a cgroup file of "key value"
+// lines (cpu.stat, memory.events, memory.oom_control).
+func readKeyed(name, key string) (uint64, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("cgroup: no %s in %s", key, name)
 }
 
 // Demotions returns how many times a tenant has been demoted since New,

@@ -594,7 +594,7 @@ func (m *Manager) create(t *tenant) error {
 			err = writeFile(filepath.Join(t.dirs[0], "cpu.max"), fmt.Sprintf("%d %d", m.quotaUS(), CPUPeriod.Microseconds()))
 		}
 	default:
-		err = writeFile(filepath.Join(t.dirs[0], "cpu.shares"), strconv.Itoa(max(2, m.opts.Weight*1024/100)))
+		err = writeFile(filepath.Join(t.dirs[0], "cpu.shares"), strconv.Itoa(m.shares()))
 		if err == nil && m.opts.CPUMax > 0 {
 			err = writeFile(filepath.Join(t.dirs[0], "cpu.cfs_period_us"), strconv.FormatInt(CPUPeriod.Microseconds(), 10))
 			if err == nil {
@@ -864,6 +864,9 @@ func writeFile(name, s string) error {
 	}
 	return err
 }
+
+// shares is the v1 cpu.shares of Options.Weight.
+func (m *Manager) shares() int { return max(2, m.opts.Weight*1024/100) }
 
 // quotaUS is the CPU time per CPUPeriod that Options.CPUMax allows, in
 // microseconds, at least the kernel's minimum of 1 ms.

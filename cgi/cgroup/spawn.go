@@ -2,11 +2,8 @@ package cgroup
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,26 +107,17 @@ func (s Slot) OOMKilled() bool {
 	if s.m.layout.Version == V1 {
 		file = "memory.oom_control"
 	}
-	b, err := os.ReadFile(filepath.Join(s.Dirs[s.m.memory], file))
+	n, err := readKeyed(filepath.Join(s.Dirs[s.m.memory], file), "oom_kill")
 	if err != nil {
 		return false
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return false
-			}
-			for {
-				seen := s.t.oomKills.Load()
-				if n <= seen {
-					return false
-				}
-				if s.t.oomKills.CompareAndSwap(seen, n) {
-					return true
-				}
-			}
+	for {
+		seen := s.t.oomKills.Load()
+		if n <= seen {
+			return false
+		}
+		if s.t.oomKills.CompareAndSwap(seen, n) {
+			return true
 		}
 	}
-	return false
 }
